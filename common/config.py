@@ -1,0 +1,94 @@
+"""Settings: one frozen object, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from common.retry import BackoffPolicy
+
+T = TypeVar("T")
+
+
+def _read(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name}={raw!r} is invalid: {exc}") from None
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _optional(raw: str) -> str | None:
+    return raw or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting skiplock reads, with its default. README.md lists them all."""
+
+    database_url: str = "sqlite:///skiplock.db"
+    api_token: str | None = None
+    scheduler_token: str | None = None
+    lease_seconds: float = 120.0
+    backoff_base_seconds: float = 10.0
+    backoff_max_seconds: float = 3600.0
+    backoff_jitter: float = 0.1
+    max_attempts: int = 5
+    worker_batch_size: int = 10
+    worker_budget_seconds: float = 50.0
+    worker_poll_seconds: float = 0.05
+    max_payload_bytes: int = 256 * 1024
+    retention_seconds: float = 7 * 24 * 3600.0
+    builtin_job_types: bool = True
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = None
+    ses_endpoint_url: str | None = None
+    s3_bucket: str = "skiplock-local"
+    ses_sender: str = "skiplock@example.com"
+
+    @property
+    def backoff(self) -> BackoffPolicy:
+        return BackoffPolicy(
+            self.backoff_base_seconds, self.backoff_max_seconds, self.backoff_jitter
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``env`` (default: the process environment)."""
+        e = os.environ if env is None else env
+        d = cls()
+        return cls(
+            database_url=_read(e, "DATABASE_URL", d.database_url, str),
+            api_token=_read(e, "API_TOKEN", d.api_token, _optional),
+            scheduler_token=_read(e, "SCHEDULER_TOKEN", d.scheduler_token, _optional),
+            lease_seconds=_read(e, "LEASE_SECONDS", d.lease_seconds, float),
+            backoff_base_seconds=_read(e, "BACKOFF_BASE_SECONDS", d.backoff_base_seconds, float),
+            backoff_max_seconds=_read(e, "BACKOFF_MAX_SECONDS", d.backoff_max_seconds, float),
+            backoff_jitter=_read(e, "BACKOFF_JITTER", d.backoff_jitter, float),
+            max_attempts=_read(e, "MAX_ATTEMPTS", d.max_attempts, int),
+            worker_batch_size=_read(e, "WORKER_BATCH_SIZE", d.worker_batch_size, int),
+            worker_budget_seconds=_read(e, "WORKER_BUDGET_SECONDS", d.worker_budget_seconds, float),
+            worker_poll_seconds=_read(e, "WORKER_POLL_SECONDS", d.worker_poll_seconds, float),
+            max_payload_bytes=_read(e, "MAX_PAYLOAD_BYTES", d.max_payload_bytes, int),
+            retention_seconds=_read(e, "RETENTION_SECONDS", d.retention_seconds, float),
+            builtin_job_types=_read(e, "BUILTIN_JOB_TYPES", d.builtin_job_types, _flag),
+            aws_region=_read(e, "AWS_REGION", d.aws_region, str),
+            aws_endpoint_url=_read(e, "AWS_ENDPOINT_URL", d.aws_endpoint_url, _optional),
+            s3_endpoint_url=_read(e, "AWS_ENDPOINT_URL_S3", d.s3_endpoint_url, _optional),
+            ses_endpoint_url=_read(e, "AWS_ENDPOINT_URL_SES", d.ses_endpoint_url, _optional),
+            s3_bucket=_read(e, "S3_BUCKET", d.s3_bucket, str),
+            ses_sender=_read(e, "SES_SENDER", d.ses_sender, str),
+        )

@@ -1,0 +1,81 @@
+"""The error tree. Each error carries its HTTP status; functions/_http.py turns them into JSON."""
+
+from __future__ import annotations
+
+
+class SkiplockError(Exception):
+    """Internal error."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.code).strip())
+        self.message = str(self.args[0])
+        self.field = field
+
+
+class ValidationError(SkiplockError):
+    """Invalid input."""
+
+    status = 400
+    code = "invalid"
+
+
+class Unauthorized(SkiplockError):
+    """A valid bearer token is required."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(SkiplockError):
+    """Not found."""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(SkiplockError):
+    """Method not allowed."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class IllegalTransition(SkiplockError):
+    """That status change is not allowed."""
+
+    status = 409
+    code = "illegal_transition"
+
+
+class LeaseLost(SkiplockError):
+    """The job's lease expired or was taken over by another worker; this result is discarded."""
+
+    status = 409
+    code = "lease_lost"
+
+
+class PayloadTooLarge(SkiplockError):
+    """The request body is larger than MAX_PAYLOAD_BYTES."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class DatabaseUnavailable(SkiplockError):
+    """The database cannot be reached."""
+
+    status = 503
+    code = "database_unavailable"
+
+
+class JobError(Exception):
+    """A handler failed; the job is retried after its backoff (or dead-lettered when out of
+    attempts). Any unexpected exception from a handler counts as this."""
+
+
+class PermanentJobError(JobError):
+    """A handler failed in a way retrying cannot fix (invalid address, rejected message): the
+    job goes to the DLQ at once, without using its remaining attempts."""

@@ -1,0 +1,144 @@
+"""Operator actions: retry or cancel jobs in bulk, and prune finished jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, and_, case, delete, select, true
+from sqlalchemy.engine import Connection
+
+from common.db import run_in_transaction, utc_in, utcnow
+from common.errors import ValidationError
+from common.models import job_attempts, jobs
+from common.states import TERMINAL, Status, check_transition
+from common.transitions import move
+
+RETRYABLE = frozenset({Status.FAILED, Status.DLQ})
+CANCELLABLE = frozenset({Status.CREATED, Status.SCHEDULED, Status.FAILED})
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs an operator action applies to; ``None`` fields match everything."""
+
+    status: Status | None = None
+    type: str | None = None
+    queue: str | None = None
+
+    def clause(self) -> ColumnElement[bool]:
+        parts = [
+            jobs.c[name] == value
+            for name, value in (("status", self.status), ("type", self.type), ("queue", self.queue))
+            if value is not None
+        ]
+        return and_(true(), *parts)
+
+
+def retry_jobs(
+    engine: Engine,
+    *,
+    ids: Sequence[int] | None = None,
+    where: JobFilter | None = None,
+    batch: int = 1000,
+) -> int:
+    """Run FAILED and DLQ jobs again now. A DLQ job that used all its attempts gets one more."""
+    one_more = case(
+        (jobs.c.attempts >= jobs.c.max_attempts, jobs.c.attempts + 1), else_=jobs.c.max_attempts
+    )
+    values = {"run_at": utcnow(), "finished_at": None, "max_attempts": one_more}
+    return _apply(engine, RETRYABLE, Status.SCHEDULED, values, ids, where, batch)
+
+
+def cancel_jobs(
+    engine: Engine,
+    *,
+    ids: Sequence[int] | None = None,
+    where: JobFilter | None = None,
+    batch: int = 1000,
+) -> int:
+    """Cancel jobs that are not running or finished (CREATED, SCHEDULED, FAILED)."""
+    values = {"finished_at": utcnow()}
+    return _apply(engine, CANCELLABLE, Status.CANCELLED, values, ids, where, batch)
+
+
+def prune(engine: Engine, *, older_than_seconds: float, batch: int = 1000) -> int:
+    """Delete finished jobs (and their attempts) that finished over ``older_than_seconds`` ago."""
+
+    def work(conn: Connection) -> int:
+        ids = list(
+            conn.execute(
+                select(jobs.c.id)
+                .where(
+                    jobs.c.finished_at < utc_in(-older_than_seconds),
+                    jobs.c.status.in_(sorted(TERMINAL)),
+                )
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        if ids:
+            conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))
+            conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+        return len(ids)
+
+    return _until_short(engine, work, batch)
+
+
+def _apply(
+    engine: Engine,
+    allowed: frozenset[Status],
+    to: Status,
+    values: dict[str, Any],
+    ids: Sequence[int] | None,
+    where: JobFilter | None,
+    batch: int,
+) -> int:
+    if (ids is None) == (where is None):
+        raise ValidationError("give either ids or filter", field="ids")
+    if ids is not None:
+        chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+        return sum(
+            run_in_transaction(
+                engine, lambda conn, chunk=chunk: _move(conn, chunk, allowed, to, values)
+            )
+            for chunk in chunks
+        )
+    assert where is not None
+    sources = allowed
+    if where.status is not None:
+        check_transition(where.status, to)
+        sources = frozenset({where.status})
+
+    def work(conn: Connection) -> int:
+        matching = (
+            select(jobs.c.id)
+            .where(where.clause(), jobs.c.status.in_(sorted(sources)))
+            .order_by(jobs.c.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        return _move(conn, list(conn.execute(matching).scalars()), sources, to, values)
+
+    return _until_short(engine, work, batch)
+
+
+def _move(
+    conn: Connection,
+    ids: Sequence[int],
+    sources: frozenset[Status],
+    to: Status,
+    values: dict[str, Any],
+) -> int:
+    return move(conn, ids, frm=sources, to=to, **values)
+
+
+def _until_short(engine: Engine, work: Callable[[Connection], int], batch: int) -> int:
+    """Run ``work`` in a transaction per batch until a batch comes back short."""
+    total = 0
+    while True:
+        done = run_in_transaction(engine, work)
+        total += done
+        if done < batch:
+            return total

@@ -1,0 +1,50 @@
+"""The job lifecycle: seven statuses and the one table of transitions between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from common.errors import IllegalTransition
+
+
+class Status(StrEnum):
+    CREATED = "CREATED"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    DLQ = "DLQ"
+    CANCELLED = "CANCELLED"
+
+
+S = Status
+
+# Every status change the engine makes is one of these edges, and every UPDATE that makes it
+# checks the source status in its WHERE clause (see common/transitions.py).
+TRANSITIONS: dict[tuple[Status, Status], str] = {
+    (S.CREATED, S.SCHEDULED): "run_at has come: the schedule step (or an idle worker) promotes it",
+    (S.SCHEDULED, S.RUNNING): "a worker claimed it and holds a lease",
+    (S.RUNNING, S.SUCCESS): "the handler returned; the result is stored",
+    (S.RUNNING, S.FAILED): "the handler failed and attempts remain: waits for its backoff",
+    (S.RUNNING, S.DLQ): "failed permanently, or the last attempt failed",
+    (S.RUNNING, S.SCHEDULED): "lease expired (worker died), or claimed but released unstarted",
+    (S.FAILED, S.SCHEDULED): "its retry time has come, or an operator retried it",
+    (S.DLQ, S.SCHEDULED): "an operator retried it by hand",
+    (S.CREATED, S.CANCELLED): "an operator cancelled it before it was due",
+    (S.SCHEDULED, S.CANCELLED): "an operator cancelled it before a worker claimed it",
+    (S.FAILED, S.CANCELLED): "an operator cancelled it while it waited for a retry",
+}
+
+TERMINAL: frozenset[Status] = frozenset({S.SUCCESS, S.DLQ, S.CANCELLED})
+
+
+def sources_of(target: Status) -> frozenset[Status]:
+    """The statuses from which a job may move to ``target``."""
+    return frozenset(src for src, dst in TRANSITIONS if dst == target)
+
+
+def check_transition(sources: frozenset[Status] | Status, target: Status) -> None:
+    """Raise IllegalTransition unless every ``source -> target`` edge is in TRANSITIONS."""
+    for source in {sources} if isinstance(sources, Status) else sources:
+        if (source, target) not in TRANSITIONS:
+            raise IllegalTransition(f"{source} -> {target} is not an allowed transition")

@@ -1,0 +1,1 @@
+"""Deployment descriptors, and the definitions (infra/functions.toml) they and local/ share."""

@@ -1,0 +1,83 @@
+"""Fixtures shared by every tier: real databases, one fresh schema per backend and session.
+
+MariaDB and PostgreSQL are the machine's own servers. When one cannot be reached the tests
+that need it are skipped locally, but fail in CI (CI=true): they must run there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, delete
+
+from common.db import make_engine
+from common.models import job_attempts, jobs
+from tests.databases import fresh_database, selected_backends
+
+
+class _LazyDatabases(dict[str, str]):
+    """backend -> URL of its test database, created and migrated on first use."""
+
+    def __init__(self, stack: ExitStack, tmp_dir: Path) -> None:
+        super().__init__()
+        self.stack, self.tmp_dir = stack, tmp_dir
+
+    def __missing__(self, backend: str) -> str:
+        try:
+            url = self.stack.enter_context(fresh_database(backend, self.tmp_dir))
+        except Exception as exc:  # the server is down or unreachable
+            message = f"{backend} unavailable: {exc}"
+            if os.environ.get("CI"):
+                pytest.fail(message + " (CI must run these tests, not skip them)")
+            pytest.skip(message)
+        self[backend] = url
+        return url
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Migrated databases, one per backend, created when first needed, dropped at the end."""
+    with ExitStack() as stack:
+        yield _LazyDatabases(stack, tmp_path_factory.mktemp("databases"))
+
+
+@pytest.fixture(params=selected_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, database_urls: dict[str, str]) -> str:
+    return database_urls[backend]
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an empty, migrated database of the test's backend."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(delete(job_attempts))
+        conn.execute(delete(jobs))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mariadb_engine(database_urls: dict[str, str]) -> Iterator[Engine]:
+    """An engine on an empty, migrated MariaDB database, for tests only MariaDB can show."""
+    engine = make_engine(database_urls["mariadb"])
+    with engine.begin() as conn:
+        conn.execute(delete(job_attempts))
+        conn.execute(delete(jobs))
+    yield engine
+    engine.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).parent.name == "e2e":
+            item.add_marker(pytest.mark.e2e)

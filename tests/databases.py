@@ -1,0 +1,51 @@
+"""Throwaway databases for tests: a fresh, migrated database per backend and test session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from common.db import migrate
+
+MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+POSTGRES_SERVER = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ("sqlite", "mariadb", "postgresql")
+
+
+def selected_backends() -> list[str]:
+    """Backends to test: all, or those named in SKIPLOCK_TEST_BACKENDS (comma-separated)."""
+    chosen = os.environ.get("SKIPLOCK_TEST_BACKENDS", ",".join(BACKENDS))
+    return [name.strip() for name in chosen.split(",") if name.strip()]
+
+
+@contextmanager
+def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
+    """Create an empty database on ``backend``, migrate it, yield its URL, then drop it."""
+    name = f"skiplock_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_dir / (name + '.db')}"
+        migrate(url)
+        yield url
+        return
+    server = MARIADB_SERVER if backend == "mariadb" else POSTGRES_SERVER
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
