@@ -30,6 +30,10 @@ def _flag(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
 def _optional(raw: str) -> str | None:
     return raw or None
 
@@ -52,6 +56,7 @@ class Settings:
     max_payload_bytes: int = 256 * 1024
     retention_seconds: float = 7 * 24 * 3600.0
     builtin_job_types: bool = True
+    job_modules: tuple[str, ...] = ()
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -85,6 +90,7 @@ class Settings:
             max_payload_bytes=_read(e, "MAX_PAYLOAD_BYTES", d.max_payload_bytes, int),
             retention_seconds=_read(e, "RETENTION_SECONDS", d.retention_seconds, float),
             builtin_job_types=_read(e, "BUILTIN_JOB_TYPES", d.builtin_job_types, _flag),
+            job_modules=_read(e, "JOB_MODULES", d.job_modules, _names),
             aws_region=_read(e, "AWS_REGION", d.aws_region, str),
             aws_endpoint_url=_read(e, "AWS_ENDPOINT_URL", d.aws_endpoint_url, _optional),
             s3_endpoint_url=_read(e, "AWS_ENDPOINT_URL_S3", d.s3_endpoint_url, _optional),

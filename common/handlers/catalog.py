@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 
 from common.config import Settings
 from common.handlers.builtin import register_builtins
@@ -19,6 +18,6 @@ def build_registry(settings: Settings) -> Registry:
     registry = Registry()
     if settings.builtin_job_types:
         register_builtins(registry)
-    for module_name in filter(None, os.environ.get("JOB_MODULES", "").split(",")):
-        importlib.import_module(module_name.strip()).register(registry)
+    for module_name in settings.job_modules:
+        importlib.import_module(module_name).register(registry)
     return registry
