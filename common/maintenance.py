@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, delete, select, true
 from sqlalchemy.engine import Connection
 
 from common.db import run_in_transaction, utc_in, utcnow
-from common.errors import ValidationError
+from common.errors import IllegalTransition, ValidationError
 from common.models import job_attempts, jobs
 from common.states import TERMINAL, Status, check_transition
 from common.transitions import move
@@ -63,8 +63,12 @@ def cancel_jobs(
     return _apply(engine, CANCELLABLE, Status.CANCELLED, values, ids, where, batch)
 
 
-def prune(engine: Engine, *, older_than_seconds: float, batch: int = 1000) -> int:
-    """Delete finished jobs (and their attempts) that finished over ``older_than_seconds`` ago."""
+def prune(
+    engine: Engine, *, older_than_seconds: float, batch: int = 1000,
+    max_batches: int | None = None,
+) -> int:
+    """Delete finished jobs (and their attempts) that finished over ``older_than_seconds`` ago,
+    ``batch`` per transaction, until none are left (or ``max_batches`` transactions ran)."""
 
     def work(conn: Connection) -> int:
         ids = list(
@@ -83,7 +87,7 @@ def prune(engine: Engine, *, older_than_seconds: float, batch: int = 1000) -> in
             conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
         return len(ids)
 
-    return _until_short(engine, work, batch)
+    return _until_short(engine, work, batch, max_batches)
 
 
 def _apply(
@@ -109,6 +113,9 @@ def _apply(
     sources = allowed
     if where.status is not None:
         check_transition(where.status, to)
+        # An edge of the table is not enough: CREATED -> SCHEDULED exists, but is no retry.
+        if where.status not in allowed:
+            raise IllegalTransition(f"{where.status} jobs cannot be moved to {to} by hand")
         sources = frozenset({where.status})
 
     def work(conn: Connection) -> int:
@@ -134,11 +141,15 @@ def _move(
     return move(conn, ids, frm=sources, to=to, **values)
 
 
-def _until_short(engine: Engine, work: Callable[[Connection], int], batch: int) -> int:
+def _until_short(
+    engine: Engine, work: Callable[[Connection], int], batch: int,
+    max_batches: int | None = None,
+) -> int:
     """Run ``work`` in a transaction per batch until a batch comes back short."""
-    total = 0
-    while True:
+    total, batches = 0, 0
+    while max_batches is None or batches < max_batches:
         done = run_in_transaction(engine, work)
-        total += done
+        total, batches = total + done, batches + 1
         if done < batch:
-            return total
+            break
+    return total

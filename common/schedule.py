@@ -6,6 +6,8 @@ a time, so any number of schedule steps (and idle workers) may run at once.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -13,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from common.db import run_in_transaction, utcnow
 from common.finish import Outcome, gives_up
+from common.maintenance import prune
 from common.models import jobs
 from common.states import Status
 from common.transitions import move, record_attempts
@@ -75,3 +78,38 @@ def recover_expired(engine: Engine, *, limit: int = 1000) -> Recovered:
         )
 
     return run_in_transaction(engine, work)
+
+
+@dataclass
+class ScheduleSummary:
+    """What one schedule tick did."""
+
+    promoted: int = 0
+    retried: int = 0
+    recovered: int = 0
+    dead_lettered: int = 0
+    pruned: int = 0
+
+
+def schedule_tick(
+    engine: Engine, *, budget_seconds: float, retention_seconds: float, batch: int = 1000,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScheduleSummary:
+    """Recover expired leases and promote due jobs in batches until caught up or out of time,
+    then prune one batch of jobs finished more than ``retention_seconds`` ago."""
+    deadline = clock() + budget_seconds
+    summary = ScheduleSummary()
+    while True:
+        recovered = recover_expired(engine, limit=batch)
+        promoted = promote_due(engine, Status.CREATED, limit=batch)
+        retried = promote_due(engine, Status.FAILED, limit=batch)
+        summary.recovered += recovered.rescheduled
+        summary.dead_lettered += recovered.dead_lettered
+        summary.promoted += promoted
+        summary.retried += retried
+        caught_up = max(recovered.rescheduled + recovered.dead_lettered, promoted, retried) < batch
+        if caught_up or clock() >= deadline:
+            break
+    summary.pruned = prune(engine, older_than_seconds=retention_seconds, batch=batch,
+                           max_batches=1)
+    return summary

@@ -98,7 +98,8 @@ class _Tick:
                     queues=self.options.queues,
                 )
                 self.summary.claimed += len(batch)
-                self._run_batch(batch)
+                if not self._run_batch(batch):
+                    break  # the next job would not fit in what is left of the budget
                 short = len(batch) < self.options.batch_size
                 promoted = self._promote() if short or self._promotion_due() else 0
                 if not batch and not promoted:
@@ -110,16 +111,19 @@ class _Tick:
             self.keeper.stop()
         return self.summary
 
-    def _run_batch(self, batch: list[ClaimedJob]) -> None:
+    def _run_batch(self, batch: list[ClaimedJob]) -> bool:
+        """Run the batch; False if the budget ran out and the rest of it was released."""
         self.keeper.hold(batch)
         for index, job in enumerate(batch):
             job_type = self._job_type(job)
             timeout = job_type.timeout_seconds if job_type else 0.0
             if timeout > self._time_left():
+                self._flush()
                 self._release(batch[index:])
-                break
+                return False
             self._add(self._execute(job, job_type, timeout))
         self._flush()
+        return True
 
     def _execute(self, job: ClaimedJob, job_type: JobType | None, timeout: float) -> Finished:
         if job_type is None:

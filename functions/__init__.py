@@ -1,0 +1,1 @@
+"""The serverless functions: thin HTTP adapters over common/. See functions/main.py."""

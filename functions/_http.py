@@ -1,0 +1,131 @@
+"""What every function shares: settings, the engine, auth, JSON in and out, errors as JSON.
+
+Errors are turned into ``{"error": {"code", "message", "field"}}`` here and only here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import flask
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from common.config import Settings
+from common.db import is_unreachable, make_engine
+from common.errors import (
+    DatabaseUnavailable,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    SkiplockError,
+    Unauthorized,
+    ValidationError,
+)
+from common.handlers.catalog import build_registry
+from common.handlers.registry import Registry
+
+log = logging.getLogger("skiplock.http")
+View = Callable[[flask.Request], flask.Response | tuple[Any, int]]
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def engine() -> Engine:
+    """One engine (and connection pool) per function instance, made on first use."""
+    return make_engine(settings().database_url)
+
+
+@cache
+def registry() -> Registry:
+    return build_registry(settings())
+
+
+def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool = False) -> Any:
+    """Run ``view`` for an authorized request with an allowed method; any error becomes JSON."""
+    try:
+        if request.method not in methods:
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed here; use {' or '.join(sorted(methods))}",
+                field="method",
+            )
+        authorize(request, tick=tick)
+        return view(request)
+    except SkiplockError as exc:
+        return error_response(exc)
+    except DBAPIError as exc:
+        if is_unreachable(exc):
+            log.warning("database unreachable: %s", exc.orig)
+            return error_response(DatabaseUnavailable())
+        log.exception("database error")
+        return error_response(SkiplockError())
+    except SQLAlchemyError:
+        log.exception("database error")
+        return error_response(SkiplockError())
+    except Exception:  # never a traceback in a response; the log has it
+        log.exception("unexpected error")
+        return error_response(SkiplockError())
+
+
+def authorize(request: flask.Request, *, tick: bool) -> None:
+    """Require ``Bearer API_TOKEN`` when it is set; ticks may use SCHEDULER_TOKEN instead."""
+    tokens = [settings().api_token] + ([settings().scheduler_token] if tick else [])
+    expected = [token for token in tokens if token]
+    if not expected:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    matches = [hmac.compare_digest(given.encode(), t.encode()) for t in expected]
+    if scheme.lower() != "bearer" or not any(matches):
+        raise Unauthorized(field="Authorization")
+
+
+def json_body(request: flask.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object, refusing bodies over MAX_PAYLOAD_BYTES."""
+    limit = settings().max_payload_bytes
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"the body is over MAX_PAYLOAD_BYTES ({limit} bytes)", field="body")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the body is over MAX_PAYLOAD_BYTES ({limit} bytes)", field="body")
+    if not raw.strip() and optional:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object", field="body")
+    return body
+
+
+def respond(body: Any, status: int = 200) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, default=_json_default), status=status, mimetype="application/json"
+    )
+
+
+def error_response(exc: SkiplockError) -> flask.Response:
+    error = {"code": exc.code, "message": exc.message, "field": exc.field}
+    return respond({"error": error}, exc.status)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A naive UTC time from the database as ISO-8601 with a Z."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

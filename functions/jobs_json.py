@@ -1,0 +1,22 @@
+"""How jobs and their attempts look in the API's JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions._http import iso
+
+TIME_FIELDS = ("run_at", "locked_until", "created_at", "updated_at", "started_at", "finished_at")
+
+
+def job_json(job: dict[str, Any]) -> dict[str, Any]:
+    """A job row as the API shows it: times as ISO-8601 UTC."""
+    return {**job, **{name: iso(job[name]) for name in TIME_FIELDS}}
+
+
+def attempt_json(attempt: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **attempt,
+        "started_at": iso(attempt["started_at"]),
+        "ended_at": iso(attempt["ended_at"]),
+    }

@@ -1,0 +1,29 @@
+"""schedule_tick: POST /ticks/schedule, fired by the cron scheduler (about once a minute)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import flask
+import functions_framework
+
+from common.schedule import schedule_tick as run_schedule_tick
+from functions._http import engine, respond, serve, settings
+from functions.ticks import parse_tick
+
+MAX_BUDGET_SECONDS = 50.0
+
+
+@functions_framework.http
+def schedule_tick(request: flask.Request) -> Any:
+    """Promote due and retryable jobs, recover expired leases, prune old finished jobs."""
+    return serve(request, _tick, methods={"POST"}, tick=True)
+
+
+def _tick(request: flask.Request) -> flask.Response:
+    tick = parse_tick(request, MAX_BUDGET_SECONDS)
+    summary = run_schedule_tick(
+        engine(), budget_seconds=tick.budget_seconds, retention_seconds=settings().retention_seconds
+    )
+    return respond(asdict(summary))

@@ -1,0 +1,106 @@
+"""submit_job: POST /jobs (also /jobs/add-job, the original path) and POST /jobs/bulk."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import flask
+import functions_framework
+
+from common.enqueue import NewJob, enqueue, enqueue_many
+from common.errors import ValidationError
+from common.queries import get_job
+from functions._http import engine, json_body, registry, respond, serve, settings
+from functions.jobs_json import job_json
+
+MAX_BULK_JOBS = 1000
+FIELDS = {
+    "type",
+    "payload",
+    "queue",
+    "priority",
+    "run_at",
+    "delay_seconds",
+    "max_attempts",
+    "idempotency_key",
+}
+
+
+@functions_framework.http
+def submit_job(request: flask.Request) -> Any:
+    """Enqueue one job (201, or 200 with the existing job for a known idempotency key)."""
+    view = _submit_bulk if request.path.rstrip("/").endswith("/bulk") else _submit_one
+    return serve(request, view, methods={"POST"})
+
+
+def _submit_one(request: flask.Request) -> flask.Response:
+    body = json_body(request)
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key is not None and body.setdefault("idempotency_key", header_key) != header_key:
+        raise ValidationError(
+            "the Idempotency-Key header and idempotency_key differ", field="idempotency_key"
+        )
+    job = parse_new_job(body)
+    with engine().begin() as conn:
+        enqueued = enqueue(conn, job)
+        created = get_job(conn, enqueued.id)
+    return respond(job_json(created), 201 if enqueued.created else 200)
+
+
+def _submit_bulk(request: flask.Request) -> flask.Response:
+    items = json_body(request).get("jobs")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK_JOBS:
+        raise ValidationError(f"jobs must be a list of 1 to {MAX_BULK_JOBS} jobs", field="jobs")
+    new_jobs = []
+    for index, item in enumerate(items):
+        try:
+            new_jobs.append(parse_new_job(item))
+        except ValidationError as exc:
+            raise ValidationError(
+                f"jobs[{index}]: {exc.message}", field=f"jobs[{index}].{exc.field}"
+            ) from None
+    with engine().begin() as conn:
+        ids = enqueue_many(conn, new_jobs)
+    return respond({"ids": ids, "count": len(ids)}, 201)
+
+
+def parse_new_job(body: Any) -> NewJob:
+    """A validated NewJob from a request's JSON, with the job type's defaults filled in."""
+    if not isinstance(body, dict):
+        raise ValidationError("a job must be a JSON object", field="body")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    if not isinstance(body.get("type"), str):
+        raise ValidationError("type is required: the name of a job type", field="type")
+    job_type = registry().get(body["type"])
+    payload = body.get("payload", {})
+    if not isinstance(payload, dict):
+        raise ValidationError("payload must be a JSON object", field="payload")
+    job_type.parse_payload(payload)
+    return NewJob(
+        type=job_type.name,
+        payload=payload,
+        queue=body.get("queue", job_type.queue or "default"),
+        priority=body.get("priority", job_type.priority or 0),
+        run_at=_parse_time(body.get("run_at")),
+        delay_seconds=body.get("delay_seconds"),
+        max_attempts=body.get("max_attempts", job_type.max_attempts or settings().max_attempts),
+        idempotency_key=body.get("idempotency_key"),
+    ).validate()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise ValidationError(
+            "run_at must be an ISO-8601 date-time with an offset, e.g. 2030-01-01T09:00:00Z",
+            field="run_at",
+        )
+    return moment

@@ -1,0 +1,140 @@
+"""Runs everything on 127.0.0.1: moto (S3, SES), the functions behind a gateway, a local cron.
+
+The gateway is served by gunicorn in worker processes, as functions-framework serves a
+function; the local cron fires the ticks of infra/functions.toml at it over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+from common.aws import prepare_local_cloud
+from common.config import Settings
+from common.db import migrate
+from infra.definitions import load
+from local.cron import LocalCron
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{REPO / '.local-stack' / 'skiplock.db'}"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--port", type=int, default=8080, help="the API gateway's port")
+    parser.add_argument("--moto-port", type=int, default=5000, help="moto's port (S3, SES)")
+    parser.add_argument("--workers", type=int, default=4, help="gateway worker processes")
+    parser.add_argument(
+        "--no-cron", action="store_true", help="do not fire the ticks; drive /ticks/* by hand"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    moto_url = f"http://{HOST}:{args.moto_port}"
+    os.environ.setdefault("AWS_ENDPOINT_URL", moto_url)
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
+        os.environ.setdefault(name, value)
+    settings = Settings.from_env()
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
+    moto = ThreadedMotoServer(ip_address=HOST, port=args.moto_port, verbose=False)
+    moto.start()
+    migrate(settings.database_url)  # locally on every start; in the cloud, once per deploy
+    prepare_local_cloud(settings)
+    gateway = _start_gateway(args.port, args.workers)
+    base_url = f"http://{HOST}:{args.port}"
+    _wait_until_up(base_url + "/openapi.json", gateway)
+    cron = None
+    if not args.no_cron:
+        cron = LocalCron(load(), base_url, settings.scheduler_token or settings.api_token)
+        cron.start()
+    _print_banner(settings, base_url, moto_url, cron is not None)
+    _wait_for_stop(gateway)
+    print("\nstopping ...", flush=True)
+    if cron:
+        cron.stop()
+    gateway.terminate()
+    gateway.wait(timeout=15)
+    moto.stop()
+    print("stopped", flush=True)
+
+
+def _start_gateway(port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "functions.gateway:create_app()",
+        "--bind",
+        f"{HOST}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--timeout",
+        "120",
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(command, cwd=REPO)
+
+
+def _wait_until_up(url: str, gateway: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gateway.poll() is not None:
+            sys.exit(f"the gateway exited with code {gateway.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"the gateway did not answer at {url} within {seconds:g}s")
+
+
+def _print_banner(settings: Settings, base_url: str, moto_url: str, cron: bool) -> None:
+    schedules = ", ".join(f"{s.name} '{s.cron}'" for s in load().schedules)
+    lines = [
+        "skiplock local stack is up",
+        f"  API gateway   {base_url}   (try: curl {base_url}/jobs)",
+        f"  OpenAPI       {base_url}/openapi.json",
+        f"  database      {settings.database_url}",
+        f"  moto (S3/SES) {moto_url}   bucket {settings.s3_bucket}, sender {settings.ses_sender}",
+        f"  local cron    {schedules}"
+        if cron
+        else "  local cron    off (--no-cron): POST /ticks/*",
+        "  auth          " + ("Bearer API_TOKEN required" if settings.api_token else "off"),
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_stop(gateway: subprocess.Popen[bytes]) -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
+    try:
+        while gateway.poll() is None:
+            time.sleep(0.5)
+        print(f"the gateway exited with code {gateway.returncode}", flush=True)
+    except KeyboardInterrupt:
+        pass

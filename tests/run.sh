@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: `./tests/run.sh [pytest args]`. Needs MariaDB (127.0.0.1:3306, root)
+# and PostgreSQL (127.0.0.1:5432, postgres); in CI (CI=true) their tests fail rather than skip.
+source "$(dirname "${BASH_SOURCE[0]}")/../local/bootstrap.sh"
+cd "$REPO"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+exec "$VENV/bin/python" -m pytest "$@"
