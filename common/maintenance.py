@@ -64,7 +64,10 @@ def cancel_jobs(
 
 
 def prune(
-    engine: Engine, *, older_than_seconds: float, batch: int = 1000,
+    engine: Engine,
+    *,
+    older_than_seconds: float,
+    batch: int = 1000,
     max_batches: int | None = None,
 ) -> int:
     """Delete finished jobs (and their attempts) that finished over ``older_than_seconds`` ago,
@@ -142,7 +145,9 @@ def _move(
 
 
 def _until_short(
-    engine: Engine, work: Callable[[Connection], int], batch: int,
+    engine: Engine,
+    work: Callable[[Connection], int],
+    batch: int,
     max_batches: int | None = None,
 ) -> int:
     """Run ``work`` in a transaction per batch until a batch comes back short."""

@@ -1,0 +1,86 @@
+"""MariaDB reads the claim's candidates from ix_jobs_claim in order: no sort, no full scan.
+
+A plan that sorts makes the first worker lock every candidate row before its LIMIT
+applies, and SKIP LOCKED then leaves the other workers nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, Select, text
+
+from common.claim import claim_query
+from common.states import Status
+from tests.factories import count_rows, make_jobs
+
+S = Status
+
+
+def plan(engine: Engine, query: Select[Any]) -> dict[str, Any]:
+    """MariaDB's EXPLAIN FORMAT=JSON of ``query``, sent with the parameters claim() binds."""
+    with engine.connect() as conn:
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        raw = conn.exec_driver_sql("EXPLAIN FORMAT=JSON " + compiled.string, compiled.params)
+        return dict(json.loads(raw.scalar_one()))
+
+
+def table_access(node: Any) -> dict[str, Any]:
+    """The plan's access to the jobs table, wherever it sits (under a filesort, if any)."""
+    if isinstance(node, dict):
+        if node.get("table_name") == "jobs":
+            return node
+        children = list(node.values())
+    elif isinstance(node, list):
+        children = node
+    else:
+        children = []
+    for child in children:
+        try:
+            return table_access(child)
+        except LookupError:
+            pass
+    raise LookupError("no access to the jobs table in this plan")
+
+
+@pytest.fixture
+def busy_table(mariadb_engine: Engine) -> Engine:
+    """A table like a production one: mostly finished jobs, a few waiting or running."""
+    make_jobs(mariadb_engine, 3000, S.SUCCESS, finished_ago=3600)
+    make_jobs(mariadb_engine, 200, S.DLQ, finished_ago=3600)
+    make_jobs(mariadb_engine, 300, S.CANCELLED, finished_ago=3600)
+    make_jobs(mariadb_engine, 40, S.SCHEDULED, priority=1)
+    make_jobs(mariadb_engine, 40, S.SCHEDULED, run_in=-600)
+    make_jobs(mariadb_engine, 20, S.SCHEDULED, run_in=600)
+    make_jobs(mariadb_engine, 20, S.RUNNING)
+    make_jobs(mariadb_engine, 50, S.CREATED, run_in=600)
+    with mariadb_engine.connect() as conn:
+        conn.execute(text("ANALYZE TABLE jobs, job_attempts")).all()
+    return mariadb_engine
+
+
+@pytest.mark.parametrize("queues", [None, ["default", "mail"]], ids=["any-queue", "two-queues"])
+def test_the_claim_reads_ix_jobs_claim_without_filesort_or_full_scan(
+    busy_table: Engine, queues: list[str] | None
+) -> None:
+    explained = plan(busy_table, claim_query(10, queues))
+    access = table_access(explained)
+
+    assert "filesort" not in json.dumps(explained), explained
+    assert access["key"] == "ix_jobs_claim"
+    assert access["used_key_parts"][0] == "status"
+    assert access["access_type"] in {"ref", "range"}  # "ALL" or "index" would read every row
+    assert access["rows"] <= count_rows(busy_table) // 10
+
+
+def test_even_on_a_small_table_the_claim_keeps_to_its_index(mariadb_engine: Engine) -> None:
+    # Left to itself MariaDB reads a handful of rows through ix_jobs_due and sorts them, locking
+    # all of them; claim_query forces ix_jobs_claim for that reason.
+    make_jobs(mariadb_engine, 5, S.SCHEDULED)
+    with mariadb_engine.connect() as conn:
+        conn.execute(text("ANALYZE TABLE jobs")).all()
+    explained = plan(mariadb_engine, claim_query(2))
+    assert "filesort" not in json.dumps(explained), explained
+    assert table_access(explained)["key"] == "ix_jobs_claim"

@@ -1,0 +1,127 @@
+"""Worker processes racing on MariaDB run every job exactly once.
+
+Each of the worker processes (started with 'spawn', so they share nothing with this one) runs
+the real worker tick. The handler writes its job's id into a table with a UNIQUE key, in its own
+transaction, so a job executed twice would fail there and end up FAILED instead of SUCCESS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+)
+
+from common.db import make_engine
+from common.enqueue import NewJob, enqueue_many
+from common.handlers.registry import Job, JobContext, Registry
+from common.schedule import promote_due
+from common.states import Status
+from common.worker import TickOptions, TickSummary, work_tick
+from tests.factories import statuses
+
+JOBS = 5000
+WORKERS = 4
+BUDGET_SECONDS = 50
+
+executions_metadata = MetaData()
+executions = Table(
+    "executions",
+    executions_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", BigInteger, nullable=False),
+    Column("worker_id", String(64), nullable=False),
+    UniqueConstraint("job_id", name="uq_executions_job_id"),
+)
+
+
+def drain(url: str, worker_id: str, ready: Queue[Any], go: Event, report: Queue[Any]) -> None:
+    """A worker process: one tick until no job is left, then its summary (or its traceback)."""
+    engine = make_engine(url)
+    registry = Registry()
+
+    @registry.job_type("record", timeout_seconds=5)
+    def record(job: Job, ctx: JobContext) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(executions).values(job_id=job.id, worker_id=worker_id))
+
+    ready.put(worker_id)
+    go.wait(timeout=60)
+    try:
+        options = TickOptions(
+            worker_id=worker_id,
+            budget_seconds=BUDGET_SECONDS,
+            batch_size=10,
+            stop_when_idle=True,
+        )
+        report.put((worker_id, work_tick(engine, registry, options).as_dict()))
+    except BaseException:
+        report.put((worker_id, traceback.format_exc()))
+        raise
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def executions_table(mariadb_engine: Engine) -> Any:
+    executions_metadata.drop_all(mariadb_engine)
+    executions_metadata.create_all(mariadb_engine)
+    yield executions
+    executions_metadata.drop_all(mariadb_engine)
+
+
+@pytest.mark.slow
+def test_worker_processes_run_each_of_5000_jobs_exactly_once(
+    mariadb_engine: Engine, executions_table: Table
+) -> None:
+    with mariadb_engine.begin() as conn:
+        enqueue_many(conn, [NewJob(type="record", payload={"n": n}) for n in range(JOBS)])
+    assert promote_due(mariadb_engine, limit=JOBS) == JOBS
+
+    spawn = multiprocessing.get_context("spawn")
+    ready, report, go = spawn.Queue(), spawn.Queue(), spawn.Event()
+    url = mariadb_engine.url.render_as_string(hide_password=False)
+    workers = [
+        spawn.Process(target=drain, args=(url, f"worker-{n}", ready, go, report))
+        for n in range(WORKERS)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in workers:
+            ready.get(timeout=60)
+        go.set()  # all at once, so that they really race
+        reports = dict(report.get(timeout=BUDGET_SECONDS + 30) for _ in workers)
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+
+    assert [worker.exitcode for worker in workers] == [0] * WORKERS
+    failures = {w: r for w, r in reports.items() if not isinstance(r, dict)}
+    assert failures == {}
+    summaries = {w: TickSummary(**r) for w, r in reports.items()}
+    assert sum(s.succeeded for s in summaries.values()) == JOBS
+    assert all(s.succeeded > 0 for s in summaries.values()), summaries  # they all took part
+    assert all((s.failed, s.dead_lettered, s.lease_lost) == (0, 0, 0) for s in summaries.values())
+
+    with mariadb_engine.connect() as conn:
+        executed = conn.execute(select(func.count(), func.count(executions.c.job_id.distinct())))
+        assert tuple(executed.one()) == (JOBS, JOBS)
+    assert set(statuses(mariadb_engine).values()) == {Status.SUCCESS}
+    assert len(statuses(mariadb_engine)) == JOBS

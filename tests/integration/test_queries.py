@@ -1,0 +1,66 @@
+"""Reading jobs: one job with its history, and filtered listings a page at a time."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from common.claim import claim
+from common.errors import NotFound
+from common.finish import Finished, finish_one
+from common.maintenance import JobFilter
+from common.queries import attempt_history, get_job, list_jobs
+from common.retry import BackoffPolicy
+from common.schedule import promote_due
+from common.states import Status
+from tests.factories import make_due, make_job, make_jobs
+
+S = Status
+
+
+def test_a_job_is_shown_without_its_lease_token_or_worker(engine: Engine) -> None:
+    job_id = make_job(engine, S.RUNNING, type="pdf")
+    with engine.connect() as conn:
+        job = get_job(conn, job_id)
+    assert (job["id"], job["type"], job["status"]) == (job_id, "pdf", S.RUNNING)
+    assert "lease_token" not in job and "locked_by" not in job
+
+
+def test_an_unknown_job_id_is_not_found(engine: Engine) -> None:
+    with pytest.raises(NotFound) as raised, engine.connect() as conn:
+        get_job(conn, 987654)
+    assert raised.value.field == "id"
+
+
+def test_the_attempt_history_lists_every_attempt_oldest_first(engine: Engine) -> None:
+    job_id = make_job(engine, type="fail")
+    backoff = BackoffPolicy(base_seconds=0, jitter=0)
+    [first] = claim(engine, worker_id="w1", limit=1, lease_seconds=60)
+    finish_one(engine, Finished(first, error="boom"), backoff)
+    make_due(engine, job_id)
+    promote_due(engine, S.FAILED)
+    [second] = claim(engine, worker_id="w2", limit=1, lease_seconds=60)
+    finish_one(engine, Finished(second, result="ok"), backoff)
+    with engine.connect() as conn:
+        history = attempt_history(conn, job_id)
+    assert [(a["attempt"], a["worker_id"], a["outcome"], a["error"]) for a in history] == [
+        (1, "w1", "error", "boom"),
+        (2, "w2", "success", None),
+    ]
+
+
+def test_a_listing_pages_through_the_matching_jobs_newest_first(engine: Engine) -> None:
+    mail = make_jobs(engine, 5, S.DLQ, queue="mail")
+    make_jobs(engine, 2, S.DLQ, queue="pdf")
+    make_job(engine, S.SUCCESS, queue="mail")
+    where = JobFilter(status=S.DLQ, queue="mail")
+    with engine.connect() as conn:
+        first, before = list_jobs(conn, where, limit=2)
+        second, before_last = list_jobs(conn, where, limit=2, before_id=before)
+        last, after_last = list_jobs(conn, where, limit=2, before_id=before_last)
+    assert [[job["id"] for job in page] for page in (first, second, last)] == [
+        mail[4:2:-1],
+        mail[2:0:-1],
+        mail[:1],
+    ]
+    assert after_last is None
