@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from common.retry import BackoffPolicy
@@ -38,6 +38,12 @@ def _optional(raw: str) -> str | None:
     return raw or None
 
 
+def _email_transport(raw: str) -> str:
+    if raw.lower() not in {"ses", "smtp"}:
+        raise ValueError("expected ses or smtp")
+    return raw.lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting skiplock reads, with its default. README.md lists them all."""
@@ -63,6 +69,14 @@ class Settings:
     ses_endpoint_url: str | None = None
     s3_bucket: str = "skiplock-local"
     ses_sender: str = "skiplock@example.com"
+    email_transport: str = "ses"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = False
+    upload_max_bytes: int = 25 * 1024 * 1024
+    pdf_font_path: str | None = None
 
     @property
     def backoff(self) -> BackoffPolicy:
@@ -97,4 +111,12 @@ class Settings:
             ses_endpoint_url=_read(e, "AWS_ENDPOINT_URL_SES", d.ses_endpoint_url, _optional),
             s3_bucket=_read(e, "S3_BUCKET", d.s3_bucket, str),
             ses_sender=_read(e, "SES_SENDER", d.ses_sender, str),
+            email_transport=_read(e, "EMAIL_TRANSPORT", d.email_transport, _email_transport),
+            smtp_host=_read(e, "SMTP_HOST", d.smtp_host, str),
+            smtp_port=_read(e, "SMTP_PORT", d.smtp_port, int),
+            smtp_username=_read(e, "SMTP_USERNAME", d.smtp_username, _optional),
+            smtp_password=_read(e, "SMTP_PASSWORD", d.smtp_password, _optional),
+            smtp_starttls=_read(e, "SMTP_STARTTLS", d.smtp_starttls, _flag),
+            upload_max_bytes=_read(e, "UPLOAD_MAX_BYTES", d.upload_max_bytes, int),
+            pdf_font_path=_read(e, "PDF_FONT_PATH", d.pdf_font_path, _optional),
         )
