@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -69,7 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     if cron:
         cron.stop()
     gateway.terminate()
-    gateway.wait(timeout=15)
+    try:
+        gateway.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        gateway.kill()
     moto.stop()
     print("stopped", flush=True)
 
@@ -104,8 +108,11 @@ def _wait_until_up(url: str, gateway: subprocess.Popen[bytes], seconds: float = 
         try:
             urllib.request.urlopen(url, timeout=1).close()
             return
+        except urllib.error.HTTPError:
+            return  # it answered (401 when API_TOKEN is set): it is up
         except OSError:
             time.sleep(0.1)
+    gateway.terminate()
     sys.exit(f"the gateway did not answer at {url} within {seconds:g}s")
 
 
