@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import urllib.request
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import delete
 
 from common.db import make_engine
@@ -81,6 +87,50 @@ def test_requests_without_the_token_are_refused(stack: LocalStack) -> None:
         stack.token = token
     assert status == 401
     assert answer["error"]["code"] == "unauthorized"
+
+
+def test_email_pdf_and_upload_jobs_leave_their_results_in_moto(stack: LocalStack) -> None:
+    content = b"hello from skiplock\n"
+    bodies = {
+        "email": {"to": ["ada@example.com"], "subject": "Report ready", "text": "See the PDF."},
+        "pdf": {
+            "title": "Quarterly report",
+            "paragraphs": ["All systems nominal."],
+            "table": {"header": ["region", "jobs"], "rows": [["eu-west-1", "1234"]]},
+        },
+        "file_upload": {
+            "filename": "hello.txt",
+            "content_type": "text/plain",
+            "content_base64": base64.b64encode(content).decode(),
+        },
+    }
+    ids = {}
+    for job_type, payload in bodies.items():
+        status, job = stack.call("POST", "/jobs", {"type": job_type, "payload": payload})
+        assert status == 201, job
+        ids[job_type] = job["id"]
+    done = {t: stack.wait_for_status(i, FINAL, seconds=90) for t, i in ids.items()}
+    assert {t: job["status"] for t, job in done.items()} == dict.fromkeys(bodies, "SUCCESS")
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    pdf = done["pdf"]["result"]
+    pdf_bytes = s3.get_object(Bucket=pdf["bucket"], Key=pdf["key"])["Body"].read()
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_bytes)).pages)
+    assert "Quarterly report" in text and "eu-west-1" in text
+    upload = done["file_upload"]["result"]
+    assert s3.get_object(Bucket=upload["bucket"], Key=upload["key"])["Body"].read() == content
+
+    with urllib.request.urlopen(stack.moto_url + "/moto-api/data.json") as answer:
+        sent = json.loads(answer.read())["ses"]["RawMessage"]
+    raw = [m["raw_data"] for m in sent if "Report ready" in m["raw_data"]]
+    assert len(raw) == 1
+    assert "ada@example.com" in raw[0] and "See the PDF." in raw[0]
 
 
 def test_ctrl_c_stops_the_stack_cleanly(stack: LocalStack) -> None:
