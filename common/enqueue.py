@@ -150,7 +150,13 @@ def _insert(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
     if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
         stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, rows).scalars())
-    return [conn.execute(insert(jobs), row).inserted_primary_key[0] for row in rows]
+    return [_insert_one(conn, row) for row in rows]
+
+
+def _insert_one(conn: Connection, row: dict[str, Any]) -> int:
+    key = conn.execute(insert(jobs), row).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _row(job: NewJob, now: datetime) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import JSON, Engine, case, literal, type_coerce
@@ -63,7 +64,7 @@ def finish(
     lost = []
     for one in finished:
         try:
-            run_in_transaction(engine, lambda conn, one=one: _record(conn, [one], backoff, rand))
+            run_in_transaction(engine, partial(_record, finished=[one], backoff=backoff, rand=rand))
         except LeaseLost:
             lost.append(one)
     return lost
@@ -120,6 +121,7 @@ def _record_successes(conn: Connection, done: Sequence[Finished]) -> None:
 
 def _record_failure(conn: Connection, failure: Finished, delay_seconds: float) -> None:
     job = failure.job
+    when: dict[str, Any]
     if gives_up(job.attempt, job.max_attempts, permanent=failure.permanent):
         to, when = Status.DLQ, {"finished_at": utcnow()}
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, case, delete, select, true
@@ -108,7 +109,7 @@ def _apply(
         chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)]
         return sum(
             run_in_transaction(
-                engine, lambda conn, chunk=chunk: _move(conn, chunk, allowed, to, values)
+                engine, partial(_move, ids=chunk, sources=allowed, to=to, values=values)
             )
             for chunk in chunks
         )

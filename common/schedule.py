@@ -92,7 +92,11 @@ class ScheduleSummary:
 
 
 def schedule_tick(
-    engine: Engine, *, budget_seconds: float, retention_seconds: float, batch: int = 1000,
+    engine: Engine,
+    *,
+    budget_seconds: float,
+    retention_seconds: float,
+    batch: int = 1000,
     clock: Callable[[], float] = time.monotonic,
 ) -> ScheduleSummary:
     """Recover expired leases and promote due jobs in batches until caught up or out of time,
@@ -110,6 +114,5 @@ def schedule_tick(
         caught_up = max(recovered.rescheduled + recovered.dead_lettered, promoted, retried) < batch
         if caught_up or clock() >= deadline:
             break
-    summary.pruned = prune(engine, older_than_seconds=retention_seconds, batch=batch,
-                           max_batches=1)
+    summary.pruned = prune(engine, older_than_seconds=retention_seconds, batch=batch, max_batches=1)
     return summary
