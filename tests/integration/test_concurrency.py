@@ -51,8 +51,16 @@ executions = Table(
 )
 
 
-def drain(url: str, worker_id: str, ready: Queue[Any], go: Event, report: Queue[Any]) -> None:
-    """A worker process: one tick until no job is left, then its summary (or its traceback)."""
+def drain(
+    url: str,
+    worker_id: str,
+    ready: Queue[Any],
+    go: Event,
+    report: Queue[Any],
+    budget_seconds: float = BUDGET_SECONDS,
+    stop_when_idle: bool = True,
+) -> None:
+    """A worker process: one tick (until idle, or its budget), then its summary or traceback."""
     engine = make_engine(url)
     registry = Registry()
 
@@ -66,9 +74,9 @@ def drain(url: str, worker_id: str, ready: Queue[Any], go: Event, report: Queue[
     try:
         options = TickOptions(
             worker_id=worker_id,
-            budget_seconds=BUDGET_SECONDS,
+            budget_seconds=budget_seconds,
             batch_size=10,
-            stop_when_idle=True,
+            stop_when_idle=stop_when_idle,
         )
         report.put((worker_id, work_tick(engine, registry, options).as_dict()))
     except BaseException:
@@ -125,3 +133,51 @@ def test_worker_processes_run_each_of_5000_jobs_exactly_once(
         assert tuple(executed.one()) == (JOBS, JOBS)
     assert set(statuses(mariadb_engine).values()) == {Status.SUCCESS}
     assert len(statuses(mariadb_engine)) == JOBS
+
+
+def produce(url: str, go: Event, batches: int, per_batch: int) -> None:
+    """A producer process: enqueues CREATED jobs in many small transactions while workers run."""
+    engine = make_engine(url)
+    go.wait(timeout=60)
+    for b in range(batches):
+        with engine.begin() as conn:
+            enqueue_many(
+                conn, [NewJob(type="record", payload={"b": b, "n": n}) for n in range(per_batch)]
+            )
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_workers_promote_and_claim_jobs_arriving_while_they_run_each_exactly_once(
+    mariadb_engine: Engine, executions_table: Table
+) -> None:
+    """No pre-scheduling: jobs arrive CREATED during the run, and the idle workers promote them
+    concurrently with the others' claims (the promote and claim locks race)."""
+    batches, per_batch, budget = 100, 50, 12.0
+    spawn = multiprocessing.get_context("spawn")
+    ready, report, go = spawn.Queue(), spawn.Queue(), spawn.Event()
+    url = mariadb_engine.url.render_as_string(hide_password=False)
+    workers = [
+        spawn.Process(target=drain, args=(url, f"worker-{n}", ready, go, report, budget, False))
+        for n in range(WORKERS)
+    ]
+    producer = spawn.Process(target=produce, args=(url, go, batches, per_batch))
+    for process in [*workers, producer]:
+        process.start()
+    try:
+        for _ in workers:
+            ready.get(timeout=60)
+        go.set()
+        reports = dict(report.get(timeout=budget + 60) for _ in workers)
+    finally:
+        for process in [*workers, producer]:
+            process.join(timeout=30)
+
+    assert [p.exitcode for p in [*workers, producer]] == [0] * (WORKERS + 1), reports
+    summaries = {w: TickSummary(**r) for w, r in reports.items()}
+    assert sum(s.succeeded for s in summaries.values()) == batches * per_batch
+    assert sum(s.promoted for s in summaries.values()) == batches * per_batch
+    with mariadb_engine.connect() as conn:
+        executed = conn.execute(select(func.count(), func.count(executions.c.job_id.distinct())))
+        assert tuple(executed.one()) == (batches * per_batch, batches * per_batch)
+    assert set(statuses(mariadb_engine).values()) == {Status.SUCCESS}
