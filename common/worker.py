@@ -105,7 +105,7 @@ class _Tick:
                 if not batch and not promoted:
                     if self.options.stop_when_idle:
                         break
-                    time.sleep(min(self.options.poll_seconds, self._time_left()))
+                    time.sleep(max(0.0, min(self.options.poll_seconds, self._time_left())))
         finally:
             self._flush()
             self.keeper.stop()
