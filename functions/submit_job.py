@@ -49,7 +49,11 @@ def _submit_one(request: flask.Request) -> flask.Response:
 
 
 def _submit_bulk(request: flask.Request) -> flask.Response:
-    items = json_body(request).get("jobs")
+    body = json_body(request)
+    unknown = sorted(set(body) - {"jobs"})
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    items = body.get("jobs")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK_JOBS:
         raise ValidationError(f"jobs must be a list of 1 to {MAX_BULK_JOBS} jobs", field="jobs")
     new_jobs = []
@@ -57,9 +61,9 @@ def _submit_bulk(request: flask.Request) -> flask.Response:
         try:
             new_jobs.append(parse_new_job(item))
         except ValidationError as exc:
-            raise ValidationError(
-                f"jobs[{index}]: {exc.message}", field=f"jobs[{index}].{exc.field}"
-            ) from None
+            # a job that is no object is named by its index alone, not by a field of it
+            field = f"jobs[{index}]" if exc.field == "body" else f"jobs[{index}].{exc.field}"
+            raise ValidationError(f"jobs[{index}]: {exc.message}", field=field) from None
     with engine().begin() as conn:
         ids = enqueue_many(conn, new_jobs)
     return respond({"ids": ids, "count": len(ids)}, 201)

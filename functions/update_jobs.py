@@ -14,6 +14,7 @@ from functions.list_jobs import parse_status
 
 ACTIONS = {"retry": retry_jobs, "cancel": cancel_jobs}
 MAX_IDS = 10_000
+MAX_ID = 2**63 - 1  # a BIGINT; a larger id cannot even be sent to the database
 FILTER_FIELDS = {"status", "type", "queue"}
 
 
@@ -35,7 +36,11 @@ def _refuse_get(request: flask.Request) -> flask.Response:
 
 def _update(request: flask.Request) -> flask.Response:
     body = json_body(request)
-    action = ACTIONS.get(body.get("action"))  # type: ignore[arg-type]
+    unknown = sorted(set(body) - {"action", "ids", "filter"})
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    name = body.get("action")
+    action = ACTIONS.get(name) if isinstance(name, str) else None
     if action is None:
         raise ValidationError('action must be "retry" or "cancel"', field="action")
     if ("ids" in body) == ("filter" in body):
@@ -51,7 +56,7 @@ def _ids(raw: Any) -> list[int]:
     valid = (
         isinstance(raw, list)
         and len(raw) <= MAX_IDS
-        and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in raw)
+        and all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in raw)
     )
     if not valid:
         raise ValidationError(f"ids must be a list of up to {MAX_IDS} job ids", field="ids")

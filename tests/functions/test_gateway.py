@@ -1,0 +1,99 @@
+"""functions/gateway.py: one app routing every path of infra/functions.toml to its function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import infra.definitions
+from functions.gateway import create_gateway
+from tests.functions.client import Configure, FunctionClient, Functions, error_of, submit
+
+# One request per route, and the status its function answers it with on a fresh database.
+PROBES: dict[str, tuple[Any, int]] = {
+    "POST /jobs": ({"type": "noop"}, 201),
+    "POST /jobs/add-job": ({"type": "noop"}, 201),
+    "POST /jobs/bulk": ({"jobs": [{"type": "noop"}]}, 201),
+    "GET /jobs": (None, 200),
+    "GET /jobs/{job_id}": (None, 200),
+    "GET /openapi.json": (None, 200),
+    "POST /jobs/update": ({"action": "retry", "ids": [1]}, 200),
+    "GET /jobs/update": (None, 405),
+    "POST /ticks/schedule": ({"budget_seconds": 1}, 200),
+    "POST /ticks/work": ({"budget_seconds": 0.2}, 200),
+}
+ROUTES = [
+    (function.entry_point, route)
+    for function in infra.definitions.load().functions
+    for route in function.routes
+]
+
+
+def gateway() -> FunctionClient:
+    """The gateway of every function; it reads MAX_PAYLOAD_BYTES when it is made."""
+    return FunctionClient(create_gateway(infra.definitions.load()))
+
+
+def test_there_is_a_probe_for_every_route_of_functions_toml() -> None:
+    assert {f"{route.method} {route.path}" for _, route in ROUTES} == set(PROBES)
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "route"), ROUTES, ids=[f"{r.method} {r.path}" for _, r in ROUTES]
+)
+def test_the_gateway_answers_each_route_as_the_function_it_names(
+    functions: Functions, entry_point: str, route: infra.definitions.Route
+) -> None:
+    body, status = PROBES[f"{route.method} {route.path}"]
+    job_id = submit(functions, type="noop")["id"]
+    path = route.path.replace("{job_id}", str(job_id))
+
+    through_gateway = gateway().request(route.method, path, json=body)
+    direct = functions.target(entry_point).request(route.method, path, json=body)
+
+    assert through_gateway.status_code == direct.status_code == status, through_gateway.text
+    assert set(through_gateway.get_json()) == set(direct.get_json())
+    if status >= 400:
+        assert through_gateway.get_json() == direct.get_json()
+
+
+@pytest.mark.parametrize("path", ["/", "/nothing", "/jobs/1/attempts", "/ticks"])
+def test_the_gateway_answers_an_unknown_path_with_404_json(functions: Functions, path: str) -> None:
+    response = gateway().get(path)
+
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+    assert error_of(response)["field"] == "path"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "/jobs"), ("PUT", "/jobs/bulk"), ("DELETE", "/jobs/1"), ("GET", "/ticks/work")],
+)
+def test_the_gateway_answers_a_wrong_method_with_405_json(
+    functions: Functions, method: str, path: str
+) -> None:
+    response = gateway().request(method, path)
+
+    assert response.status_code == 405
+    assert error_of(response)["code"] == "method_not_allowed"
+    assert error_of(response)["field"] == "method"
+
+
+def test_the_gateway_reads_get_jobs_bulk_as_the_job_id_bulk(functions: Functions) -> None:
+    response = gateway().get("/jobs/bulk")
+
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "id"
+
+
+def test_the_gateway_refuses_a_body_over_max_payload_bytes_with_413(
+    functions: Functions, configure: Configure
+) -> None:
+    configure(MAX_PAYLOAD_BYTES="100")
+
+    response = gateway().post("/jobs", json={"type": "noop", "payload": {"pad": "x" * 100}})
+
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "payload_too_large"
