@@ -1,0 +1,3 @@
+from infra.aws.template import main
+
+main()

@@ -1,0 +1,3 @@
+from infra.gcp.definitions import main
+
+main()
