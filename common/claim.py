@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Integer, Select, bindparam, select
 from sqlalchemy.engine import Connection
 
-from common.db import run_in_transaction, utc_in, utcnow
+from common.db import Bind, micros, run_in_transaction, utc_in, utcnow
 from common.errors import LeaseLost
 from common.models import jobs
 from common.states import Status
-from common.transitions import ClaimedJob, move
+from common.transitions import ClaimedJob, guarded_update, move
 
 
-def claim_query(limit: int, queues: Sequence[str] | None = None) -> Select[Any]:
+@cache
+def claim_query(queues: tuple[str, ...] | None = None) -> Select[Any]:
     """The claim's candidates: due SCHEDULED jobs in claim order, locked, skipping locked ones.
 
-    It must read ix_jobs_claim in index order (tests/integration/test_claim_plan.py checks).
+    Built once per set of queues; run with the bind parameter ``limit``. It must read
+    ix_jobs_claim in index order (tests/integration/test_claim_plan.py checks).
     """
     query = (
         select(
@@ -32,7 +35,7 @@ def claim_query(limit: int, queues: Sequence[str] | None = None) -> Select[Any]:
         )
         .where(jobs.c.status == Status.SCHEDULED, jobs.c.run_at <= utcnow())
         .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
     if queues:
@@ -44,7 +47,7 @@ def claim_query(limit: int, queues: Sequence[str] | None = None) -> Select[Any]:
 
 
 def claim(
-    engine: Engine,
+    bind: Bind,
     *,
     worker_id: str,
     limit: int,
@@ -57,20 +60,20 @@ def claim(
     workers never wait for, nor get, each other's rows), then updated by primary key.
     """
 
+    candidates = claim_query(tuple(queues) if queues else None)
+
     def work(conn: Connection) -> list[ClaimedJob]:
-        rows = conn.execute(claim_query(limit, queues)).all()
+        rows = conn.execute(candidates, {"limit": limit}).all()
+        if not rows:
+            return []
         token = uuid.uuid4().hex
-        moved = move(
-            conn,
-            [row.id for row in rows],
-            frm=Status.SCHEDULED,
-            to=Status.RUNNING,
-            attempts=jobs.c.attempts + 1,
-            lease_token=token,
-            locked_by=worker_id,
-            locked_until=utc_in(lease_seconds),
-            started_at=utcnow(),
-        )
+        lease = {
+            "ids": [row.id for row in rows],
+            "token": token,
+            "worker_id": worker_id,
+            "lease_micros": micros(lease_seconds),
+        }
+        moved = conn.execute(_TAKE_LEASE, lease).rowcount
         assert moved == len(rows), "rows locked by this transaction changed under it"
         return [
             ClaimedJob(
@@ -86,16 +89,29 @@ def claim(
             for row in rows
         ]
 
-    return run_in_transaction(engine, work)
+    return run_in_transaction(bind, work)
 
 
-def extend_lease(engine: Engine, job: ClaimedJob, seconds: float) -> None:
+# SCHEDULED -> RUNNING for the candidates the claim has locked, by primary key.
+_TAKE_LEASE = guarded_update(
+    Status.SCHEDULED,
+    Status.RUNNING,
+    fenced=False,
+    attempts=jobs.c.attempts + 1,
+    lease_token=bindparam("token"),
+    locked_by=bindparam("worker_id"),
+    locked_until=utc_in(bindparam("lease_micros", type_=Integer)),
+    started_at=utcnow(),
+)
+
+
+def extend_lease(bind: Bind, job: ClaimedJob, seconds: float) -> None:
     """Push the job's lease to ``seconds`` from now; LeaseLost if another worker has it now."""
-    if extend_leases(engine, [job], seconds) != 1:
+    if extend_leases(bind, [job], seconds) != 1:
         raise LeaseLost(f"job {job.id}: lease lost")
 
 
-def extend_leases(engine: Engine, held: Sequence[ClaimedJob], seconds: float) -> int:
+def extend_leases(bind: Bind, held: Sequence[ClaimedJob], seconds: float) -> int:
     """Push the leases of ``held`` jobs to ``seconds`` from now; returns how many were kept."""
 
     def work(conn: Connection) -> int:
@@ -110,10 +126,10 @@ def extend_leases(engine: Engine, held: Sequence[ClaimedJob], seconds: float) ->
             for token in {job.lease_token for job in held}
         )
 
-    return run_in_transaction(engine, work) if held else 0
+    return run_in_transaction(bind, work) if held else 0
 
 
-def release(engine: Engine, claimed: Sequence[ClaimedJob]) -> int:
+def release(bind: Bind, claimed: Sequence[ClaimedJob]) -> int:
     """Hand claimed jobs that were never started back to the queue, as if never claimed."""
 
     def work(conn: Connection) -> int:
@@ -132,4 +148,4 @@ def release(engine: Engine, claimed: Sequence[ClaimedJob]) -> int:
             )
         return released
 
-    return run_in_transaction(engine, work) if claimed else 0
+    return run_in_transaction(bind, work) if claimed else 0

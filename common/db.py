@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -38,6 +39,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith(("mysql", "mariadb")):
         kwargs.setdefault("isolation_level", "READ COMMITTED")
     kwargs.setdefault("pool_pre_ping", True)
+    # Connection.close() already rolls back a transaction it leaves open; the pool's own
+    # rollback on every checkin would only add a round trip after each commit.
+    kwargs.setdefault("pool_reset_on_return", None)
     return create_engine(url, **kwargs)
 
 
@@ -66,14 +70,24 @@ class utcnow(FunctionElement[Any]):  # noqa: N801 - reads as the SQL function it
 
 
 class utc_in(FunctionElement[Any]):  # noqa: N801
-    """The database's current UTC time plus ``seconds`` (negative for the past)."""
+    """The database's current UTC time plus ``seconds`` (negative for the past).
+
+    ``seconds`` may also be an integer SQL expression counting microseconds, such as a bind
+    parameter, for statements built once and run with different offsets.
+    """
 
     type = DateTime()
     inherit_cache = True
 
-    def __init__(self, seconds: float) -> None:
-        super().__init__(int(seconds * 1_000_000))
+    def __init__(self, seconds: float | ColumnElement[int]) -> None:
+        micros = seconds if isinstance(seconds, ColumnElement) else int(seconds * 1_000_000)
+        super().__init__(micros)
         self.type = DateTime()
+
+
+def micros(seconds: float) -> int:
+    """Seconds as the whole microseconds ``utc_in`` takes as a bind parameter."""
+    return int(seconds * 1_000_000)
 
 
 _SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f000', 'now'{})"  # %f is SS.sss; pad to microseconds
@@ -136,11 +150,27 @@ def is_unreachable(exc: BaseException) -> bool:
     return code in _UNREACHABLE_MYSQL_CODES or "connection" in text or "unable to open" in text
 
 
-def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
+# Where a transaction runs: an engine lends a pooled connection for it; a connection held by
+# the caller (a worker tick holds one for its whole budget) saves the checkout and its ping.
+Bind = Engine | Connection
+
+
+@contextmanager
+def transaction(bind: Bind) -> Iterator[Connection]:
+    """A transaction on ``bind``: committed at the end of the block, rolled back on error."""
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            yield conn
+    else:
+        with bind.begin():
+            yield bind
+
+
+def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
     """Run ``work`` in one transaction, running it again on a deadlock or lock timeout."""
     for attempt in range(1, attempts + 1):
         try:
-            with engine.begin() as conn:
+            with transaction(bind) as conn:
                 return work(conn)
         except DBAPIError as exc:
             if attempt == attempts or not is_retryable(exc):

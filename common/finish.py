@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import JSON, Engine, case, literal, type_coerce
+from sqlalchemy import JSON, case, null, type_coerce
 from sqlalchemy.engine import Connection
 
-from common.db import run_in_transaction, utc_in, utcnow
+from common.db import Bind, run_in_transaction, utc_in, utcnow
 from common.errors import LeaseLost
 from common.models import jobs
 from common.retry import BackoffPolicy
 from common.states import Status
-from common.transitions import ClaimedJob, move, record_attempts
+from common.transitions import ClaimedJob, guarded_update, move, record_attempts
 
 
 class Outcome:
@@ -44,7 +44,7 @@ def gives_up(attempt: int, max_attempts: int, *, permanent: bool = False) -> boo
 
 
 def finish(
-    engine: Engine,
+    bind: Bind,
     finished: Sequence[Finished],
     backoff: BackoffPolicy,
     rand: Callable[[], float] = random.random,
@@ -57,27 +57,27 @@ def finish(
     if not finished:
         return []
     try:
-        run_in_transaction(engine, lambda conn: _record(conn, finished, backoff, rand))
+        run_in_transaction(bind, lambda conn: _record(conn, finished, backoff, rand))
         return []
     except LeaseLost:
         pass
     lost = []
     for one in finished:
         try:
-            run_in_transaction(engine, partial(_record, finished=[one], backoff=backoff, rand=rand))
+            run_in_transaction(bind, partial(_record, finished=[one], backoff=backoff, rand=rand))
         except LeaseLost:
             lost.append(one)
     return lost
 
 
 def finish_one(
-    engine: Engine,
+    bind: Bind,
     done: Finished,
     backoff: BackoffPolicy,
     rand: Callable[[], float] = random.random,
 ) -> None:
     """Record one attempt; raise LeaseLost if the job is no longer this worker's."""
-    if finish(engine, [done], backoff, rand):
+    if finish(bind, [done], backoff, rand):
         raise LeaseLost(f"job {done.job.id}: lease lost, result discarded")
 
 
@@ -94,26 +94,37 @@ def _record(
         _record_failure(conn, failure, backoff.delay_seconds(failure.job.attempt, rand))
 
 
+_SUCCESS_VALUES: dict[str, Any] = {
+    "last_error": None,
+    "finished_at": utcnow(),
+    "lease_token": None,
+    "locked_until": None,
+}
+# The common case (no handler returned a result), built once: it runs for every batch.
+_SUCCEED_WITHOUT_RESULTS = guarded_update(
+    Status.RUNNING, Status.SUCCESS, fenced=True, result=null(), **_SUCCESS_VALUES
+)
+
+
 def _record_successes(conn: Connection, done: Sequence[Finished]) -> None:
     ids = [f.job.id for f in done]
-    result: Any = None
-    if any(f.result is not None for f in done):
-        result = case(
+    fence = done[0].job.lease_token
+    if all(f.result is None for f in done):
+        moved = conn.execute(_SUCCEED_WITHOUT_RESULTS, {"ids": ids, "fence": fence}).rowcount
+    else:
+        results = case(
             *((jobs.c.id == f.job.id, type_coerce(f.result, JSON)) for f in done),
-            else_=literal(None, JSON),
+            else_=null(),
         )
-    moved = move(
-        conn,
-        ids,
-        frm=Status.RUNNING,
-        to=Status.SUCCESS,
-        fence=done[0].job.lease_token,
-        result=result,
-        last_error=None,
-        finished_at=utcnow(),
-        lease_token=None,
-        locked_until=None,
-    )
+        moved = move(
+            conn,
+            ids,
+            frm=Status.RUNNING,
+            to=Status.SUCCESS,
+            fence=fence,
+            result=results,
+            **_SUCCESS_VALUES,
+        )
     if moved != len(ids):
         raise LeaseLost(f"{len(ids) - moved} of jobs {ids} lost their lease")
     record_attempts(conn, ids, Outcome.SUCCESS, None)

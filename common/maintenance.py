@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, case, delete, select, true
+from sqlalchemy import ColumnElement, and_, case, delete, select, true
 from sqlalchemy.engine import Connection
 
-from common.db import run_in_transaction, utc_in, utcnow
+from common.db import Bind, run_in_transaction, utc_in, utcnow
 from common.errors import IllegalTransition, ValidationError
 from common.models import job_attempts, jobs
 from common.states import TERMINAL, Status, check_transition
@@ -38,7 +38,7 @@ class JobFilter:
 
 
 def retry_jobs(
-    engine: Engine,
+    bind: Bind,
     *,
     ids: Sequence[int] | None = None,
     where: JobFilter | None = None,
@@ -49,11 +49,11 @@ def retry_jobs(
         (jobs.c.attempts >= jobs.c.max_attempts, jobs.c.attempts + 1), else_=jobs.c.max_attempts
     )
     values = {"run_at": utcnow(), "finished_at": None, "max_attempts": one_more}
-    return _apply(engine, RETRYABLE, Status.SCHEDULED, values, ids, where, batch)
+    return _apply(bind, RETRYABLE, Status.SCHEDULED, values, ids, where, batch)
 
 
 def cancel_jobs(
-    engine: Engine,
+    bind: Bind,
     *,
     ids: Sequence[int] | None = None,
     where: JobFilter | None = None,
@@ -61,11 +61,11 @@ def cancel_jobs(
 ) -> int:
     """Cancel jobs that are not running or finished (CREATED, SCHEDULED, FAILED)."""
     values = {"finished_at": utcnow()}
-    return _apply(engine, CANCELLABLE, Status.CANCELLED, values, ids, where, batch)
+    return _apply(bind, CANCELLABLE, Status.CANCELLED, values, ids, where, batch)
 
 
 def prune(
-    engine: Engine,
+    bind: Bind,
     *,
     older_than_seconds: float,
     batch: int = 1000,
@@ -91,11 +91,11 @@ def prune(
             conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
         return len(ids)
 
-    return _until_short(engine, work, batch, max_batches)
+    return _until_short(bind, work, batch, max_batches)
 
 
 def _apply(
-    engine: Engine,
+    bind: Bind,
     allowed: frozenset[Status],
     to: Status,
     values: dict[str, Any],
@@ -109,7 +109,7 @@ def _apply(
         chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)]
         return sum(
             run_in_transaction(
-                engine, partial(_move, ids=chunk, sources=allowed, to=to, values=values)
+                bind, partial(_move, ids=chunk, sources=allowed, to=to, values=values)
             )
             for chunk in chunks
         )
@@ -132,7 +132,7 @@ def _apply(
         )
         return _move(conn, list(conn.execute(matching).scalars()), sources, to, values)
 
-    return _until_short(engine, work, batch)
+    return _until_short(bind, work, batch)
 
 
 def _move(
@@ -146,7 +146,7 @@ def _move(
 
 
 def _until_short(
-    engine: Engine,
+    bind: Bind,
     work: Callable[[Connection], int],
     batch: int,
     max_batches: int | None = None,
@@ -154,7 +154,7 @@ def _until_short(
     """Run ``work`` in a transaction per batch until a batch comes back short."""
     total, batches = 0, 0
     while max_batches is None or batches < max_batches:
-        done = run_in_transaction(engine, work)
+        done = run_in_transaction(bind, work)
         total, batches = total + done, batches + 1
         if done < batch:
             break

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from common.db import run_in_transaction, utcnow
+from common.db import Bind, run_in_transaction, utcnow
 from common.finish import Outcome, gives_up
 from common.maintenance import prune
 from common.models import jobs
@@ -31,7 +31,7 @@ class Recovered:
     dead_lettered: int = 0
 
 
-def promote_due(engine: Engine, frm: Status = Status.CREATED, *, limit: int = 1000) -> int:
+def promote_due(bind: Bind, frm: Status = Status.CREATED, *, limit: int = 1000) -> int:
     """Move up to ``limit`` due jobs in ``frm`` (CREATED or FAILED) to SCHEDULED."""
 
     def work(conn: Connection) -> int:
@@ -45,10 +45,10 @@ def promote_due(engine: Engine, frm: Status = Status.CREATED, *, limit: int = 10
         ids = list(conn.execute(due).scalars())
         return move(conn, ids, frm=frm, to=Status.SCHEDULED)
 
-    return run_in_transaction(engine, work)
+    return run_in_transaction(bind, work)
 
 
-def recover_expired(engine: Engine, *, limit: int = 1000) -> Recovered:
+def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     """Treat up to ``limit`` RUNNING jobs whose lease has expired as failed attempts.
 
     The attempt is recorded as ``lease_expired``; the job is SCHEDULED again at once (the
@@ -77,7 +77,7 @@ def recover_expired(engine: Engine, *, limit: int = 1000) -> Recovered:
             ),
         )
 
-    return run_in_transaction(engine, work)
+    return run_in_transaction(bind, work)
 
 
 @dataclass
@@ -92,7 +92,7 @@ class ScheduleSummary:
 
 
 def schedule_tick(
-    engine: Engine,
+    bind: Bind,
     *,
     budget_seconds: float,
     retention_seconds: float,
@@ -104,9 +104,9 @@ def schedule_tick(
     deadline = clock() + budget_seconds
     summary = ScheduleSummary()
     while True:
-        recovered = recover_expired(engine, limit=batch)
-        promoted = promote_due(engine, Status.CREATED, limit=batch)
-        retried = promote_due(engine, Status.FAILED, limit=batch)
+        recovered = recover_expired(bind, limit=batch)
+        promoted = promote_due(bind, Status.CREATED, limit=batch)
+        retried = promote_due(bind, Status.FAILED, limit=batch)
         summary.recovered += recovered.rescheduled
         summary.dead_lettered += recovered.dead_lettered
         summary.promoted += promoted
@@ -114,5 +114,5 @@ def schedule_tick(
         caught_up = max(recovered.rescheduled + recovered.dead_lettered, promoted, retried) < batch
         if caught_up or clock() >= deadline:
             break
-    summary.pruned = prune(engine, older_than_seconds=retention_seconds, batch=batch, max_batches=1)
+    summary.pruned = prune(bind, older_than_seconds=retention_seconds, batch=batch, max_batches=1)
     return summary

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import pydantic
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from common.claim import claim, extend_lease, extend_leases, release
 from common.errors import PermanentJobError, ValidationError
@@ -71,14 +72,20 @@ def work_tick(
     clock: Callable[[], float] = time.monotonic,
 ) -> TickSummary:
     """Run jobs until ``options.budget_seconds`` is nearly spent (or ``max_jobs`` started)."""
-    return _Tick(engine, registry, options, clock).run()
+    with engine.connect() as conn:  # one connection for the whole tick, not one per statement
+        return _Tick(engine, conn, registry, options, clock).run()
 
 
 class _Tick:
     def __init__(
-        self, engine: Engine, registry: Registry, options: TickOptions, clock: Callable[[], float]
+        self,
+        engine: Engine,
+        conn: Connection,
+        registry: Registry,
+        options: TickOptions,
+        clock: Callable[[], float],
     ) -> None:
-        self.engine, self.registry, self.options, self.clock = engine, registry, options, clock
+        self.conn, self.registry, self.options, self.clock = conn, registry, options, clock
         self.deadline = clock() + options.budget_seconds
         self.summary = TickSummary()
         self.pending: list[Finished] = []
@@ -91,7 +98,7 @@ class _Tick:
         try:
             while self._time_left() > 0 and self._jobs_left() > 0:
                 batch = claim(
-                    self.engine,
+                    self.conn,
                     worker_id=self.options.worker_id,
                     limit=min(self.options.batch_size, self._jobs_left()),
                     lease_seconds=self.options.lease_seconds,
@@ -134,7 +141,7 @@ class _Tick:
             return Finished(job, error=f"invalid payload: {exc.message}", permanent=True)
         ctx = JobContext(
             deadline=min(self.deadline, self.clock() + timeout),
-            extend_lease=lambda seconds: extend_lease(self.engine, job, seconds),
+            extend_lease=lambda seconds: extend_lease(self.conn, job, seconds),
         )
         try:
             result = job_type.handler(
@@ -166,7 +173,7 @@ class _Tick:
         done, self.pending = self.pending, []
         if not done:
             return
-        lost = finish(self.engine, done, self.options.backoff)
+        lost = finish(self.conn, done, self.options.backoff)
         self.keeper.drop([f.job for f in done])
         self.summary.lease_lost += len(lost)
         lost_ids = {f.job.id for f in lost}
@@ -179,7 +186,7 @@ class _Tick:
                 self.summary.failed += 1
 
     def _release(self, unstarted: list[ClaimedJob]) -> None:
-        self.summary.released += release(self.engine, unstarted)
+        self.summary.released += release(self.conn, unstarted)
         self.keeper.drop(unstarted)
 
     def _promotion_due(self) -> bool:
@@ -187,9 +194,7 @@ class _Tick:
 
     def _promote(self) -> int:
         self.last_promote = self.clock()
-        promoted = promote_due(self.engine, Status.CREATED) + promote_due(
-            self.engine, Status.FAILED
-        )
+        promoted = promote_due(self.conn, Status.CREATED) + promote_due(self.conn, Status.FAILED)
         self.summary.promoted += promoted
         return promoted
 

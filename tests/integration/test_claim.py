@@ -155,7 +155,9 @@ def test_release_returns_an_unstarted_job_to_the_queue_as_if_never_claimed(engin
 def test_claim_skips_rows_another_transaction_holds_instead_of_waiting(engine: Engine) -> None:
     ids = make_jobs(engine, 5)
     with engine.connect() as other, other.begin():
-        other.execute(claim_query(2)).all()  # another worker's claim, not yet committed
+        other.execute(
+            claim_query(), {"limit": 2}
+        ).all()  # another worker's claim, not yet committed
         started = time.monotonic()
         assert claim_ids(engine) == ids[2:]
         assert time.monotonic() - started < 5
