@@ -1,0 +1,150 @@
+"""Section 3, skiplock through HTTP: the local stack and single functions, as deployed.
+
+Drains here: W clients each POST /ticks/work to the local stack (gunicorn, one process per
+client) until the queue is empty. A tick runs for its budget whatever the queue holds, so the
+drain is timed on the database's clock: from the start barrier to the last finished_at.
+The section's entry point, with submission, cold starts and memory, is http_functions.run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine
+
+from tests.benchmarks import bare
+from tests.benchmarks.bench_db import BenchError, check_all_succeeded, empty, pymysql_connect, seed
+from tests.benchmarks.plan import MARIADB_URL, Plan
+from tests.benchmarks.procs import Drain, cpu_seconds, run_workers
+from tests.benchmarks.results import Results
+from tests.benchmarks.stack import Client, Served, local_stack
+
+STACK_PORT = 18080
+TICK_ERRORS: list[int] = []  # statuses of ticks that answered 500, over the whole section
+
+
+@dataclass(frozen=True)
+class TickClientSpec:
+    base_url: str
+    budget_seconds: float
+    path: str = "/ticks/work"
+
+
+def remaining_jobs(url: str = MARIADB_URL) -> int:
+    conn = pymysql_connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM jobs WHERE status <> 'SUCCESS'")
+        (count,) = cur.fetchone() or (0,)
+    conn.close()
+    return int(count)
+
+
+def tick_client(spec: TickClientSpec, ready: Callable[[], None]) -> list[int]:
+    """POST worker ticks one after another until no job is left unfinished.
+
+    Returns the status of every tick that answered 500. A tick that fails still flushed what it
+    finished (work_tick's finally), so the drain's database checks stay exact; the count is
+    reported (see the report's notes on common/worker.py).
+    """
+    client = Client(spec.base_url)
+    failed: list[int] = []
+    ready()
+    while True:
+        status, answer = client.call("POST", spec.path, {"budget_seconds": spec.budget_seconds})
+        if status == 500:
+            failed.append(status)
+        elif status != 200:
+            raise BenchError(f"POST {spec.path} answered {status}: {answer}")
+        if remaining_jobs() == 0:
+            break
+    client.close()
+    return failed
+
+
+def db_now(engine: Engine) -> Any:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT UTC_TIMESTAMP(6)").scalar_one()
+
+
+def http_drain(
+    base_url: str,
+    workers: int,
+    jobs: int,
+    budget: float,
+    engine: Engine,
+    server: Served,
+    path: str = "/ticks/work",
+) -> Drain:
+    """Seed, drain through ``workers`` tick clients, check, and time it on the DB clock.
+
+    The worker CPU counted is the serving processes' (where the ticks run), not the clients'.
+    """
+    empty(engine)
+    seed(engine, jobs)
+    started: list[Any] = []
+    pids = server.pids()
+    cpu_before = [0.0]
+
+    def note_start() -> None:
+        started.append(db_now(engine))
+        cpu_before[0] = cpu_seconds(pids)
+
+    drain = run_workers(
+        tick_client,
+        TickClientSpec(base_url, budget, path),
+        workers,
+        jobs,
+        on_start=note_start,
+    )
+    server_cpu = cpu_seconds(pids) - cpu_before[0]
+    check_all_succeeded(engine, jobs, attempts_table=True)
+    with engine.connect() as conn:
+        last = conn.exec_driver_sql("SELECT MAX(finished_at) FROM jobs").scalar_one()
+    TICK_ERRORS.extend(drain.seen)
+    seconds = (last - started[0]).total_seconds()
+    return Drain(workers, jobs, seconds, [], server_cpu, drain.db_cpu_seconds)
+
+
+def _warm(base_url: str, processes: int) -> None:
+    """Give each gateway process its engine and first connection before anything is timed."""
+
+    def one(_: int) -> None:
+        client = Client(base_url)
+        client.call("POST", "/ticks/work", {"budget_seconds": 1.0})  # a 500 here is the same bug
+        client.close()
+
+    with ThreadPoolExecutor(processes * 2) as pool:
+        list(pool.map(one, range(processes * 4)))
+
+
+def tick_budget(results: Results, workers: int, batch: int, jobs: int) -> float:
+    """A tick budget that outlasts the drain (ticks idle until it ends; the loop covers a miss)."""
+    guess = results.rate("inprocess", workers, batch) or results.rate("bare", workers, batch)
+    expected = jobs / guess if guess else 10.0
+    return min(50.0, max(3.0, 1.5 * expected + 1.5))
+
+
+def run_drains(plan: Plan, results: Results, engine: Engine) -> None:
+    workers_max = max(plan.http_workers)
+    for batch in (b for b in plan.batches if b >= 10):
+        jobs = plan.jobs_for(batch)
+        with local_stack(STACK_PORT, workers_max, batch).start() as stack:
+            stack.wait_until_answering("GET", "/openapi.json", None, 60)
+            _warm(stack.base_url, workers_max)
+            for workers in plan.http_workers:
+                budget = tick_budget(results, workers, batch, jobs)
+                bare.paired(
+                    results,
+                    "http",
+                    (workers, batch, jobs),
+                    plan.repeats,
+                    partial(http_drain, stack.base_url, workers, jobs, budget, engine, stack),
+                    engine,
+                )
+    if TICK_ERRORS:
+        results.figures["http.tick_errors"] = len(TICK_ERRORS)
+        print(f"  ({len(TICK_ERRORS)} tick requests answered 500; see build/benchmarks/*.log)")
