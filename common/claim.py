@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, select
+from sqlalchemy import BigInteger, Integer, Select, bindparam, select
 from sqlalchemy.engine import Connection
 
 from common.db import Bind, micros, run_in_transaction, utc_in, utcnow
@@ -100,7 +100,7 @@ _TAKE_LEASE = guarded_update(
     attempts=jobs.c.attempts + 1,
     lease_token=bindparam("token"),
     locked_by=bindparam("worker_id"),
-    locked_until=utc_in(bindparam("lease_micros", type_=Integer)),
+    locked_until=utc_in(bindparam("lease_micros", type_=BigInteger)),
     started_at=utcnow(),
 )
 

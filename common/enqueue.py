@@ -7,16 +7,16 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from common.db import utcnow
+from common.db import micros, utc_in, utcnow
 from common.errors import ValidationError
-from common.models import jobs
+from common.models import UtcTimestamp, jobs
 from common.states import Status
 
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -145,37 +145,44 @@ def enqueue_many(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
 def _insert(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
     if not new_jobs:
         return []
-    now = conn.execute(select(utcnow())).scalar_one()  # the database's clock, not ours
-    rows = [_row(job, now) for job in new_jobs]
+    rows = [_row(job) for job in new_jobs]
     if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
-        stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+        stmt = _INSERT_JOB.returning(jobs.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, rows).scalars())
     return [_insert_one(conn, row) for row in rows]
 
 
 def _insert_one(conn: Connection, row: dict[str, Any]) -> int:
-    key = conn.execute(insert(jobs), row).inserted_primary_key
+    key = conn.execute(_INSERT_JOB, row).inserted_primary_key
     assert key is not None
     return int(key[0])
 
 
-def _row(job: NewJob, now: datetime) -> dict[str, Any]:
-    if job.run_at is not None:
-        run_at = job.run_at.astimezone(UTC).replace(tzinfo=None)
-    else:
-        run_at = now + timedelta(seconds=job.delay_seconds or 0)
+# Times come from the database's clock, never the caller's: a job without run_at is due at
+# the database's now (plus its delay).
+_INSERT_JOB = insert(jobs).values(
+    run_at=func.coalesce(
+        bindparam("given_run_at", type_=UtcTimestamp),
+        utc_in(bindparam("delay_micros", type_=BigInteger)),
+    ),
+    created_at=utcnow(),
+    updated_at=utcnow(),
+)
+
+
+def _row(job: NewJob) -> dict[str, Any]:
+    given = None if job.run_at is None else job.run_at.astimezone(UTC).replace(tzinfo=None)
     return {
         "queue": job.queue,
         "type": job.type,
         "payload": job.payload,
         "status": Status.CREATED,
         "priority": job.priority,
-        "run_at": run_at,
+        "given_run_at": given,
+        "delay_micros": micros(job.delay_seconds or 0),
         "attempts": 0,
         "max_attempts": job.max_attempts,
         "idempotency_key": job.idempotency_key,
-        "created_at": now,
-        "updated_at": now,
     }
 
 
