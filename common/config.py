@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TypeVar
 
 from common.retry import BackoffPolicy
@@ -120,3 +121,9 @@ class Settings:
             upload_max_bytes=_read(e, "UPLOAD_MAX_BYTES", d.upload_max_bytes, int),
             pdf_font_path=_read(e, "PDF_FONT_PATH", d.pdf_font_path, _optional),
         )
+
+
+@cache
+def current_settings() -> Settings:
+    """The process's settings, read from its environment once, on first use."""
+    return Settings.from_env()

@@ -155,15 +155,42 @@ def is_unreachable(exc: BaseException) -> bool:
 Bind = Engine | Connection
 
 
+_AFTER_COMMIT = "skiplock.after_commit"
+
+
 @contextmanager
 def transaction(bind: Bind) -> Iterator[Connection]:
-    """A transaction on ``bind``: committed at the end of the block, rolled back on error."""
+    """A transaction on ``bind``: committed at the end of the block, rolled back on error.
+
+    What ``after_commit`` registered in it runs once the commit has succeeded.
+    """
+    callbacks: list[Callable[[], None]] = []
+    with _begin(bind) as conn:
+        conn.info[_AFTER_COMMIT] = callbacks
+        try:
+            yield conn
+        finally:
+            del conn.info[_AFTER_COMMIT]
+    for callback in callbacks:
+        callback()
+
+
+@contextmanager
+def _begin(bind: Bind) -> Iterator[Connection]:
     if isinstance(bind, Engine):
         with bind.begin() as conn:
             yield conn
     else:
         with bind.begin():
             yield bind
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the ``transaction`` that ``conn`` is in commits (never if not)."""
+    callbacks = conn.info.get(_AFTER_COMMIT)
+    if callbacks is None:
+        raise RuntimeError("after_commit needs a transaction begun by common.db.transaction")
+    callbacks.append(callback)
 
 
 def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts: int = 8) -> T:

@@ -1,4 +1,9 @@
-"""Adding jobs inside the caller's own transaction: a rolled-back transaction leaves no job."""
+"""Adding jobs inside the caller's own transaction: a rolled-back transaction leaves no job.
+
+Every job goes through its type's rules here, whoever adds it (POST /jobs, an application's
+own code, the scheduler): the type must be known, the payload must fit its schema, and what
+the caller left out comes from the type's defaults, then from the settings (MAX_ATTEMPTS).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.engine import Connection
@@ -16,10 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from common.db import micros, utc_in, utcnow
 from common.errors import ValidationError
+from common.handlers.catalog import default_registry
+from common.handlers.registry import Registry
 from common.models import UtcTimestamp, jobs
 from common.states import Status
 
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+DEFAULT_QUEUE = "default"
 INT32 = 2**31 - 1
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 MAX_ATTEMPTS_LIMIT = 100
@@ -27,16 +35,35 @@ MAX_ATTEMPTS_LIMIT = 100
 
 @dataclass(frozen=True)
 class NewJob:
-    """A job to add. Without ``run_at`` or ``delay_seconds`` it is due at once."""
+    """A job to add. Without ``run_at`` or ``delay_seconds`` it is due at once.
+
+    ``queue``, ``priority`` and ``max_attempts`` left as None take the job type's defaults.
+    """
 
     type: str
     payload: dict[str, Any] = field(default_factory=dict)
-    queue: str = "default"
-    priority: int = 0
+    queue: str | None = None
+    priority: int | None = None
     run_at: datetime | None = None
     delay_seconds: float | None = None
-    max_attempts: int = 5
+    max_attempts: int | None = None
     idempotency_key: str | None = None
+
+    def with_type_rules(self, registry: Registry) -> NewJob:
+        """This job, checked against its type and completed with its defaults; the job is
+        returned valid (see ``validate``) or ValidationError names the offending field."""
+        _check(isinstance(self.type, str), "type", "is required: the name of a job type")
+        job_type = registry.get(self.type)
+        _check(isinstance(self.payload, dict), "payload", "must be a JSON object")
+        job_type.parse_payload(self.payload)
+        return replace(
+            self,
+            queue=_given(self.queue, job_type.queue, DEFAULT_QUEUE),
+            priority=_given(self.priority, job_type.priority, 0),
+            max_attempts=_given(
+                self.max_attempts, job_type.max_attempts, registry.default_max_attempts
+            ),
+        ).validate()
 
     def validate(self) -> NewJob:
         """Return the job if every field is valid, else raise ValidationError naming the field."""
@@ -74,7 +101,7 @@ class NewJob:
         _check(
             self.run_at is None or self.delay_seconds is None,
             "run_at",
-            "give run_at or delay_seconds, not both",
+            "and delay_seconds cannot both be given: choose one",
         )
         _check(
             self.run_at is None
@@ -104,9 +131,15 @@ class Enqueued:
     created: bool
 
 
-def enqueue(conn: Connection, job: NewJob) -> Enqueued:
-    """Add one job in ``conn``'s transaction. A known idempotency key returns the existing job."""
-    job.validate()
+def enqueue(conn: Connection, job: NewJob, *, registry: Registry | None = None) -> Enqueued:
+    """Add one job in ``conn``'s transaction. A known idempotency key returns the existing job.
+
+    ``registry`` defaults to the one the process's settings (JOB_MODULES...) build.
+    """
+    return _enqueue_valid(conn, job.with_type_rules(registry or default_registry()))
+
+
+def _enqueue_valid(conn: Connection, job: NewJob) -> Enqueued:
     if job.idempotency_key is None:
         return Enqueued(_insert(conn, [job])[0], created=True)
     try:
@@ -121,24 +154,28 @@ def enqueue(conn: Connection, job: NewJob) -> Enqueued:
         return Enqueued(existing, created=False)
 
 
-def enqueue_many(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
+def enqueue_many(
+    conn: Connection, new_jobs: Sequence[NewJob], *, registry: Registry | None = None
+) -> list[int]:
     """Add many jobs in ``conn``'s transaction, in one round trip where the database allows.
 
     Returns their ids in the given order. Jobs with an idempotency key go one by one, as in
-    ``enqueue``; a key given twice in one call yields the same id twice.
+    ``enqueue``; a key given twice in one call yields the same id twice. An invalid job adds
+    none of them: ValidationError names it, as ``jobs[3].payload.to``.
     """
+    rules = registry or default_registry()
+    valid = []
     for index, job in enumerate(new_jobs):
         try:
-            job.validate()
+            valid.append(job.with_type_rules(rules))
         except ValidationError as exc:
             raise ValidationError(
                 f"jobs[{index}]: {exc.message}", field=f"jobs[{index}].{exc.field}"
             ) from None
-    plain = [job for job in new_jobs if job.idempotency_key is None]
-    plain_ids = iter(_insert(conn, plain))
+    plain_ids = iter(_insert(conn, [job for job in valid if job.idempotency_key is None]))
     return [
-        next(plain_ids) if job.idempotency_key is None else enqueue(conn, job).id
-        for job in new_jobs
+        next(plain_ids) if job.idempotency_key is None else _enqueue_valid(conn, job).id
+        for job in valid
     ]
 
 
@@ -186,12 +223,19 @@ def _row(job: NewJob) -> dict[str, Any]:
     }
 
 
+def _given(value: Any, type_default: Any, fallback: Any) -> Any:
+    """What the caller gave, else the job type's default, else the fallback."""
+    if value is not None:
+        return value
+    return type_default if type_default is not None else fallback
+
+
 def _check(ok: object, field_name: str, message: str) -> None:
     if not ok:
         raise ValidationError(f"{field_name} {message}", field=field_name)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

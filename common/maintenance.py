@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, select, true
+from sqlalchemy import ColumnElement, and_, delete, select, true
 from sqlalchemy.engine import Connection
 
-from common.db import Bind, run_in_transaction, utc_in, utcnow
+from common.db import Bind, run_in_transaction, utc_in
 from common.errors import IllegalTransition, ValidationError
 from common.models import job_attempts, jobs
 from common.states import TERMINAL, Status, check_transition
-from common.transitions import move
-
-RETRYABLE = frozenset({Status.FAILED, Status.DLQ})
-CANCELLABLE = frozenset({Status.CREATED, Status.SCHEDULED, Status.FAILED})
+from common.transitions import (
+    CANCELLABLE,
+    REF_COLUMNS,
+    RETRYABLE,
+    LockedRows,
+    operator_cancel,
+    operator_retry,
+)
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,7 @@ def retry_jobs(
     batch: int = 1000,
 ) -> int:
     """Run FAILED and DLQ jobs again now. A DLQ job that used all its attempts gets one more."""
-    one_more = case(
-        (jobs.c.attempts >= jobs.c.max_attempts, jobs.c.attempts + 1), else_=jobs.c.max_attempts
-    )
-    values = {"run_at": utcnow(), "finished_at": None, "max_attempts": one_more}
-    return _apply(bind, RETRYABLE, Status.SCHEDULED, values, ids, where, batch)
+    return _apply(bind, operator_retry, RETRYABLE, Status.SCHEDULED, ids, where, batch)
 
 
 def cancel_jobs(
@@ -60,8 +59,7 @@ def cancel_jobs(
     batch: int = 1000,
 ) -> int:
     """Cancel jobs that are not running or finished (CREATED, SCHEDULED, FAILED)."""
-    values = {"finished_at": utcnow()}
-    return _apply(bind, CANCELLABLE, Status.CANCELLED, values, ids, where, batch)
+    return _apply(bind, operator_cancel, CANCELLABLE, Status.CANCELLED, ids, where, batch)
 
 
 def prune(
@@ -96,9 +94,9 @@ def prune(
 
 def _apply(
     bind: Bind,
+    transition: Callable[[Connection, LockedRows], int],
     allowed: frozenset[Status],
     to: Status,
-    values: dict[str, Any],
     ids: Sequence[int] | None,
     where: JobFilter | None,
     batch: int,
@@ -106,12 +104,12 @@ def _apply(
     if (ids is None) == (where is None):
         raise ValidationError("give either ids or filter", field="ids")
     if ids is not None:
-        chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+        chunks = [list(ids[i : i + batch]) for i in range(0, len(ids), batch)]
+        by_ids = [jobs.c.id.in_(chunk) for chunk in chunks]
+        # Named jobs are waited for (a worker may hold one for a moment), never skipped.
         return sum(
-            run_in_transaction(
-                bind, partial(_move, ids=chunk, sources=allowed, to=to, values=values)
-            )
-            for chunk in chunks
+            run_in_transaction(bind, partial(_lock_and_move, transition, allowed, match, None))
+            for match in by_ids
         )
     assert where is not None
     sources = allowed
@@ -121,28 +119,24 @@ def _apply(
         if where.status not in allowed:
             raise IllegalTransition(f"{where.status} jobs cannot be moved to {to} by hand")
         sources = frozenset({where.status})
-
-    def work(conn: Connection) -> int:
-        matching = (
-            select(jobs.c.id)
-            .where(where.clause(), jobs.c.status.in_(sorted(sources)))
-            .order_by(jobs.c.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        return _move(conn, list(conn.execute(matching).scalars()), sources, to, values)
-
+    work = partial(_lock_and_move, transition, sources, where.clause(), batch)
     return _until_short(bind, work, batch)
 
 
-def _move(
-    conn: Connection,
-    ids: Sequence[int],
+def _lock_and_move(
+    transition: Callable[[Connection, LockedRows], int],
     sources: frozenset[Status],
-    to: Status,
-    values: dict[str, Any],
+    match: ColumnElement[bool],
+    batch: int | None,
+    conn: Connection,
 ) -> int:
-    return move(conn, ids, frm=sources, to=to, **values)
+    """Lock the matching jobs in ``sources`` (up to ``batch``, skipping locked ones), move them."""
+    query = select(*REF_COLUMNS).where(match, jobs.c.status.in_(sorted(sources)))
+    if batch is None:
+        query = query.with_for_update()
+    else:
+        query = query.order_by(jobs.c.id).limit(batch).with_for_update(skip_locked=True)
+    return transition(conn, conn.execute(query).all())
 
 
 def _until_short(

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
-from common.states import Status
+from common.states import TERMINAL, Status
 
 metadata = MetaData(
     naming_convention={
@@ -34,6 +34,7 @@ JobId = BigInteger().with_variant(Integer(), "sqlite")
 # All times are naive UTC with microseconds (MySQL's DATETIME defaults to whole seconds).
 UtcTimestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 StatusColumn = String(16)
+_TERMINAL = ", ".join(f"'{s}'" for s in sorted(TERMINAL))
 
 jobs = Table(
     "jobs",
@@ -58,6 +59,12 @@ jobs = Table(
     Column("started_at", UtcTimestamp),
     Column("finished_at", UtcTimestamp),
     CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in Status) + ")", name="status_known"),
+    # A job is finished exactly when its status is terminal (as River's finalized_at check).
+    CheckConstraint(
+        f"(status IN ({_TERMINAL}) AND finished_at IS NOT NULL)"
+        f" OR (status NOT IN ({_TERMINAL}) AND finished_at IS NULL)",
+        name="finished_iff_terminal",
+    ),
     Index("uq_jobs_queue_idempotency_key", "queue", "idempotency_key", unique=True),
 )
 # The claim reads this index in exactly the claim's ORDER BY (priority DESC, run_at, id), so it

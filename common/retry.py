@@ -1,10 +1,16 @@
-"""The backoff rule, the one place that decides how long a failed job waits."""
+"""The retry decision: after an attempt fails, how long the job waits, or that it is dead.
+
+Finishing a failed attempt, recovering an expired lease and counting a tick's outcomes all
+ask ``decide``; nothing else decides whether a job is retried.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from common.states import Outcome
 
 
 @dataclass(frozen=True)
@@ -13,14 +19,52 @@ class BackoffPolicy:
 
     The wait is capped at ``max_seconds``; ``jitter`` (0..1) then shortens it by up to that
     fraction at random, so that many jobs failing together do not all retry in the same second.
+    The defaults live in Settings (BACKOFF_*), which builds the policy.
     """
 
-    base_seconds: float = 10.0
-    max_seconds: float = 3600.0
-    jitter: float = 0.1
+    base_seconds: float
+    max_seconds: float
+    jitter: float
 
     def delay_seconds(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retrying after ``attempt`` (1 = the first try) has failed."""
         exponent = min(max(attempt, 0), 62)  # beyond 2**62 every sane cap has long been reached
         capped = min(self.max_seconds, self.base_seconds * 2**exponent)
         return capped * (1.0 - self.jitter * rand())
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Run the job again after ``delay_seconds``."""
+
+    delay_seconds: float
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Give up: the job goes to the DLQ."""
+
+
+Decision = Retry | DeadLetter
+
+
+def decide(
+    attempt: int,
+    max_attempts: int,
+    outcome: Outcome,
+    backoff: BackoffPolicy | None = None,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """What happens to a job whose attempt number ``attempt`` ended with ``outcome``.
+
+    ``backoff`` is needed only where the job may wait: for a handler's error.
+    """
+    if outcome == Outcome.SUCCESS:
+        raise ValueError("a successful attempt needs no retry decision")
+    if outcome == Outcome.PERMANENT_ERROR or attempt >= max_attempts:
+        return DeadLetter()
+    if outcome == Outcome.LEASE_EXPIRED:
+        return Retry(0.0)  # the expired lease already made it wait that long
+    if backoff is None:
+        raise ValueError(f"an attempt that ended with {outcome} needs a backoff policy")
+    return Retry(backoff.delay_seconds(attempt, rand))

@@ -14,36 +14,29 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from common.db import Bind, run_in_transaction, utcnow
-from common.finish import Outcome, gives_up
 from common.maintenance import prune
 from common.models import jobs
 from common.states import Status
-from common.transitions import move, record_attempts
+from common.transitions import REF_COLUMNS, Recovered, promote, recover_expired_leases
 
-LEASE_EXPIRED = "lease expired: the worker stopped before finishing the attempt"
-
-
-@dataclass(frozen=True)
-class Recovered:
-    """Jobs whose lease expired: rescheduled, or dead-lettered when out of attempts."""
-
-    rescheduled: int = 0
-    dead_lettered: int = 0
+DUE = (Status.CREATED, Status.FAILED)
 
 
-def promote_due(bind: Bind, frm: Status = Status.CREATED, *, limit: int = 1000) -> int:
-    """Move up to ``limit`` due jobs in ``frm`` (CREATED or FAILED) to SCHEDULED."""
+def promote_due(bind: Bind, frm: Status | tuple[Status, ...] = DUE, *, limit: int = 1000) -> int:
+    """Move up to ``limit`` due jobs in ``frm`` (CREATED and/or FAILED) to SCHEDULED."""
+    sources = (frm,) if isinstance(frm, Status) else frm
+    if not set(sources) <= set(DUE):
+        raise ValueError(f"only {', '.join(DUE)} jobs become due, not {', '.join(sources)}")
 
     def work(conn: Connection) -> int:
         due = (
-            select(jobs.c.id)
-            .where(jobs.c.status == frm, jobs.c.run_at <= utcnow())
+            select(*REF_COLUMNS)
+            .where(jobs.c.status.in_(sources), jobs.c.run_at <= utcnow())
             .order_by(jobs.c.run_at, jobs.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        ids = list(conn.execute(due).scalars())
-        return move(conn, ids, frm=frm, to=Status.SCHEDULED)
+        return promote(conn, conn.execute(due).all())
 
     return run_in_transaction(bind, work)
 
@@ -57,25 +50,13 @@ def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
 
     def work(conn: Connection) -> Recovered:
         expired = conn.execute(
-            select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts)
+            select(*REF_COLUMNS, jobs.c.max_attempts)
             .where(jobs.c.status == Status.RUNNING, jobs.c.locked_until < utcnow())
             .order_by(jobs.c.run_at, jobs.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        ids = [row.id for row in expired]
-        record_attempts(conn, ids, Outcome.LEASE_EXPIRED, LEASE_EXPIRED)
-        dead = [row.id for row in expired if gives_up(row.attempts, row.max_attempts)]
-        retry = [row.id for row in expired if row.id not in set(dead)]
-        cleared = {"lease_token": None, "locked_until": None, "last_error": LEASE_EXPIRED}
-        return Recovered(
-            rescheduled=move(
-                conn, retry, frm=Status.RUNNING, to=Status.SCHEDULED, run_at=utcnow(), **cleared
-            ),
-            dead_lettered=move(
-                conn, dead, frm=Status.RUNNING, to=Status.DLQ, finished_at=utcnow(), **cleared
-            ),
-        )
+        return recover_expired_leases(conn, expired)
 
     return run_in_transaction(bind, work)
 

@@ -1,4 +1,5 @@
-"""The job lifecycle: seven statuses and the one table of transitions between them."""
+"""The job lifecycle: seven statuses, the one table of transitions between them, and the
+outcomes an attempt can end with."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ TRANSITIONS: dict[tuple[Status, Status], str] = {
 }
 
 TERMINAL: frozenset[Status] = frozenset({S.SUCCESS, S.DLQ, S.CANCELLED})
+
+
+class Outcome(StrEnum):
+    """How an attempt ended; job_attempts.outcome stores these values."""
+
+    SUCCESS = "success"
+    ERROR = "error"  # the handler failed: retried after its backoff while attempts remain
+    PERMANENT_ERROR = "permanent_error"  # retrying cannot help: dead-lettered at once
+    LEASE_EXPIRED = "lease_expired"  # the worker stopped (crashed, was killed) mid-attempt
 
 
 def sources_of(target: Status) -> frozenset[Status]:

@@ -1,17 +1,47 @@
-"""The guarded UPDATE through which every status change goes, and the claimed-job record."""
+"""Every status change a job can make: one named function per edge of common/states.py.
+
+Each function owns the columns its change sets, applies only while the job is still in its
+source status (and, once claimed, still holds the caller's lease), and checks how many rows it
+changed. When anyone listens, it publishes one TransitionEvent per job after the commit
+(common/events.py). No other module issues an UPDATE of ``jobs``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Text, Update, bindparam, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    String,
+    Text,
+    Update,
+    bindparam,
+    case,
+    insert,
+    null,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection
 
-from common.db import utcnow
+from common.db import after_commit, micros, utc_in, utcnow
+from common.errors import LeaseLost
+from common.events import TransitionEvent, stream
 from common.models import job_attempts, jobs
-from common.states import Status, check_transition
+from common.retry import DeadLetter, decide
+from common.states import Outcome, Status, check_transition
+
+S = Status
+LEASE_EXPIRED = "lease expired: the worker stopped before finishing the attempt"
+# The columns a caller selects (FOR UPDATE) to hand rows to the transitions that take rows.
+REF_COLUMNS = (jobs.c.id, jobs.c.queue, jobs.c.type, jobs.c.status, jobs.c.attempts)
+LockedRows = Sequence[Any]  # rows with REF_COLUMNS (at least), as a locking SELECT returns them
 
 
 @dataclass(frozen=True)
@@ -28,33 +58,198 @@ class ClaimedJob:
     worker_id: str
 
 
-def move(
-    conn: Connection,
-    ids: Sequence[int],
-    *,
-    frm: Status | Collection[Status],
-    to: Status | None = None,
-    fence: str | None = None,
-    **values: Any,
-) -> int:
-    """UPDATE the jobs in ``ids`` that are still in ``frm`` (and hold lease ``fence``).
+@dataclass(frozen=True)
+class Finished:
+    """The end of one attempt: a result, or an error (``permanent`` skips the retries)."""
 
-    With ``to``, the update is a status change, checked against the transition table first.
-    Returns how many rows changed; the caller decides what a shortfall means.
+    job: ClaimedJob
+    result: Any = None
+    error: str | None = None
+    permanent: bool = False
+    duration_seconds: float | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.error is None:
+            return Outcome.SUCCESS
+        return Outcome.PERMANENT_ERROR if self.permanent else Outcome.ERROR
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Jobs whose lease expired: rescheduled, or dead-lettered when out of attempts."""
+
+    rescheduled: int = 0
+    dead_lettered: int = 0
+
+
+# --- SCHEDULED -> RUNNING, and the lease while it runs ------------------------------------
+
+
+def take_leases(
+    conn: Connection, candidates: LockedRows, *, worker_id: str, lease_seconds: float
+) -> list[ClaimedJob]:
+    """SCHEDULED -> RUNNING for claim candidates this transaction has locked, under one lease.
+
+    ``candidates`` carry id, type, queue, payload, attempts and max_attempts.
     """
-    if not ids:
-        return 0
-    stmt = guarded_update(frm, to, fenced=fence is not None, **values)
-    return conn.execute(stmt, {"ids": list(ids), "fence": fence}).rowcount
+    if not candidates:
+        return []
+    token = uuid.uuid4().hex
+    lease = {
+        "ids": [row.id for row in candidates],
+        "token": token,
+        "worker_id": worker_id,
+        "lease_micros": micros(lease_seconds),
+    }
+    _expect_all(conn.execute(_TAKE_LEASE, lease).rowcount, candidates)
+    claimed = [
+        ClaimedJob(
+            row.id,
+            row.type,
+            row.queue,
+            row.payload,
+            row.attempts + 1,
+            row.max_attempts,
+            token,
+            worker_id,
+        )
+        for row in candidates
+    ]
+    _publish(conn, lambda: [_event("take_lease", job, S.SCHEDULED, S.RUNNING) for job in claimed])
+    return claimed
 
 
-def guarded_update(
+def extend_leases(conn: Connection, held: Sequence[ClaimedJob], seconds: float) -> int:
+    """Push the leases of ``held`` jobs to ``seconds`` from now; returns how many were kept."""
+    return sum(
+        conn.execute(
+            _EXTEND_LEASE, {"ids": ids, "fence": token, "lease_micros": micros(seconds)}
+        ).rowcount
+        for token, ids in _by_lease(held).items()
+    )
+
+
+def release_unstarted(conn: Connection, claimed: Sequence[ClaimedJob]) -> int:
+    """RUNNING -> SCHEDULED for claimed jobs never started: as if they had not been claimed."""
+    held: set[int] = set()
+    for token, ids in _by_lease(claimed).items():
+        # Locked first, so that the events name exactly the jobs that were still ours.
+        ours = list(conn.execute(_HELD, {"ids": ids, "fence": token}).scalars())
+        if ours:
+            _expect_all(conn.execute(_RELEASE, {"ids": ours, "fence": token}).rowcount, ours)
+        held.update(ours)
+    released = [job for job in claimed if job.id in held]
+    _publish(conn, lambda: [_event("release", job, S.RUNNING, S.SCHEDULED) for job in released])
+    return len(released)
+
+
+# --- RUNNING -> SUCCESS, FAILED or DLQ: the end of an attempt -----------------------------
+
+
+def succeed(conn: Connection, done: Sequence[Finished]) -> None:
+    """RUNNING -> SUCCESS, storing each result; LeaseLost if any job is no longer ours."""
+    for token, ids in _by_lease([f.job for f in done]).items():
+        ours = [f for f in done if f.job.lease_token == token]
+        if all(f.result is None for f in ours):
+            moved = conn.execute(_SUCCEED_WITHOUT_RESULTS, {"ids": ids, "fence": token}).rowcount
+        else:
+            results = case(
+                *((jobs.c.id == f.job.id, type_coerce(f.result, JSON)) for f in ours),
+                else_=null(),
+            )
+            stmt = _guarded(S.RUNNING, S.SUCCESS, fenced=True, result=results, **_SUCCESS_VALUES)
+            moved = conn.execute(stmt, {"ids": ids, "fence": token}).rowcount
+        if moved != len(ids):
+            raise LeaseLost(f"{len(ids) - moved} of jobs {ids} lost their lease")
+        _record_attempts(conn, ids, Outcome.SUCCESS, None)
+    _publish(conn, lambda: [_finished_event("succeed", f, S.SUCCESS) for f in done])
+
+
+def fail_for_retry(conn: Connection, failure: Finished, delay_seconds: float) -> None:
+    """RUNNING -> FAILED: the job waits ``delay_seconds`` for its next attempt."""
+    _end_attempt(conn, failure, S.FAILED, run_at=utc_in(delay_seconds))
+    _publish(conn, lambda: [_finished_event("fail_for_retry", failure, S.FAILED)])
+
+
+def dead_letter(conn: Connection, failure: Finished) -> None:
+    """RUNNING -> DLQ: a permanent error, or the last attempt failed."""
+    _end_attempt(conn, failure, S.DLQ, finished_at=utcnow())
+    _publish(conn, lambda: [_finished_event("dead_letter", failure, S.DLQ)])
+
+
+def _end_attempt(conn: Connection, failure: Finished, to: Status, **when: Any) -> None:
+    job = failure.job
+    stmt = _guarded(S.RUNNING, to, fenced=True, last_error=failure.error, **_END_LEASE, **when)
+    if conn.execute(stmt, {"ids": [job.id], "fence": job.lease_token}).rowcount != 1:
+        raise LeaseLost(f"job {job.id}: lease lost, error not recorded")
+    _record_attempts(conn, [job.id], failure.outcome, failure.error)
+
+
+# --- RUNNING -> SCHEDULED or DLQ when a lease expired ---------------------------------------
+
+
+def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
+    """Count each locked RUNNING job whose lease expired as a failed attempt, then retry or
+    dead-letter it as the retry decision says. Rows carry REF_COLUMNS and max_attempts."""
+    _record_attempts(conn, [row.id for row in expired], Outcome.LEASE_EXPIRED, LEASE_EXPIRED)
+    gives_up = {
+        row.id
+        for row in expired
+        if isinstance(decide(row.attempts, row.max_attempts, Outcome.LEASE_EXPIRED), DeadLetter)
+    }
+    dead = [row for row in expired if row.id in gives_up]
+    retry = [row for row in expired if row.id not in gives_up]
+    lost = {"last_error": LEASE_EXPIRED, **_END_LEASE}
+    _expect_all(_by_ids(conn, _RECOVER_RETRY, retry, **lost), retry)
+    _expect_all(_by_ids(conn, _RECOVER_DEAD, dead, **lost), dead)
+    _publish(
+        conn,
+        lambda: (
+            [_row_event("recover_lease", row, S.SCHEDULED, Outcome.LEASE_EXPIRED) for row in retry]
+            + [_row_event("recover_lease", row, S.DLQ, Outcome.LEASE_EXPIRED) for row in dead]
+        ),
+    )
+    return Recovered(rescheduled=len(retry), dead_lettered=len(dead))
+
+
+# --- CREATED or FAILED -> SCHEDULED: due --------------------------------------------------
+
+
+def promote(conn: Connection, due: LockedRows) -> int:
+    """CREATED or FAILED -> SCHEDULED for locked rows whose run_at has come."""
+    _expect_all(_by_ids(conn, _PROMOTE, due), due)
+    _publish(conn, lambda: [_row_event("promote", row, S.SCHEDULED) for row in due])
+    return len(due)
+
+
+# --- By hand: an operator's retry or cancel -----------------------------------------------
+
+RETRYABLE = frozenset({S.FAILED, S.DLQ})
+CANCELLABLE = frozenset({S.CREATED, S.SCHEDULED, S.FAILED})
+
+
+def operator_retry(conn: Connection, rows: LockedRows) -> int:
+    """FAILED or DLQ -> SCHEDULED now. A DLQ job that used all its attempts gets one more."""
+    _expect_all(_by_ids(conn, _OPERATOR_RETRY, rows), rows)
+    _publish(conn, lambda: [_row_event("operator_retry", row, S.SCHEDULED) for row in rows])
+    return len(rows)
+
+
+def operator_cancel(conn: Connection, rows: LockedRows) -> int:
+    """CREATED, SCHEDULED or FAILED -> CANCELLED: it will not run."""
+    _expect_all(_by_ids(conn, _OPERATOR_CANCEL, rows), rows)
+    _publish(conn, lambda: [_row_event("operator_cancel", row, S.CANCELLED) for row in rows])
+    return len(rows)
+
+
+# --- The guarded UPDATE, the attempt rows and the events ----------------------------------
+
+
+def _guarded(
     frm: Status | Collection[Status], to: Status | None = None, *, fenced: bool, **values: Any
 ) -> Update:
-    """The UPDATE behind ``move``, with bind parameters ``ids`` (and ``fence`` if ``fenced``).
-
-    Hot paths build theirs once, at import, and run them with new parameters each time.
-    """
+    """UPDATE the jobs in bind parameter ``ids`` still in ``frm`` (holding lease ``fence``)."""
     sources = frozenset({frm} if isinstance(frm, Status) else frm)
     if to is not None:
         check_transition(sources, to)
@@ -67,7 +262,73 @@ def guarded_update(
     return stmt.values(updated_at=utcnow(), **values)
 
 
-def record_attempts(conn: Connection, ids: Sequence[int], outcome: str, error: str | None) -> None:
+_END_LEASE: dict[str, Any] = {"lease_token": None, "locked_until": None}
+_SUCCESS_VALUES: dict[str, Any] = {"last_error": None, "finished_at": utcnow(), **_END_LEASE}
+_LEASE_UNTIL = utc_in(bindparam("lease_micros", type_=BigInteger))
+# The hot statements are built once, at import, and run with new parameters each time.
+_TAKE_LEASE = _guarded(
+    S.SCHEDULED,
+    S.RUNNING,
+    fenced=False,
+    attempts=jobs.c.attempts + 1,
+    lease_token=bindparam("token"),
+    locked_by=bindparam("worker_id"),
+    locked_until=_LEASE_UNTIL,
+    started_at=utcnow(),
+)
+_EXTEND_LEASE = _guarded(S.RUNNING, fenced=True, locked_until=_LEASE_UNTIL)
+_HELD = (
+    select(jobs.c.id)
+    .where(
+        jobs.c.id.in_(bindparam("ids", expanding=True)),
+        jobs.c.status == S.RUNNING,
+        jobs.c.lease_token == bindparam("fence"),
+    )
+    .with_for_update()
+)
+_RELEASE = _guarded(S.RUNNING, S.SCHEDULED, fenced=True, attempts=jobs.c.attempts - 1, **_END_LEASE)
+_SUCCEED_WITHOUT_RESULTS = _guarded(
+    S.RUNNING, S.SUCCESS, fenced=True, result=null(), **_SUCCESS_VALUES
+)
+_RECOVER_RETRY = _guarded(S.RUNNING, S.SCHEDULED, fenced=False, run_at=utcnow())
+_RECOVER_DEAD = _guarded(S.RUNNING, S.DLQ, fenced=False, finished_at=utcnow())
+_PROMOTE = _guarded({S.CREATED, S.FAILED}, S.SCHEDULED, fenced=False)
+_ONE_MORE_IF_EXHAUSTED: ColumnElement[int] = case(
+    (jobs.c.attempts >= jobs.c.max_attempts, jobs.c.attempts + 1), else_=jobs.c.max_attempts
+)
+_OPERATOR_RETRY = _guarded(
+    RETRYABLE,
+    S.SCHEDULED,
+    fenced=False,
+    run_at=utcnow(),
+    finished_at=None,
+    max_attempts=_ONE_MORE_IF_EXHAUSTED,
+)
+_OPERATOR_CANCEL = _guarded(CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow())
+
+
+def _by_ids(conn: Connection, stmt: Update, rows: LockedRows, **values: Any) -> int:
+    if not rows:
+        return 0
+    return conn.execute(stmt.values(**values), {"ids": [row.id for row in rows]}).rowcount
+
+
+def _by_lease(claimed: Sequence[ClaimedJob]) -> dict[str, list[int]]:
+    """Job ids by lease token: one fenced UPDATE per lease."""
+    ids: dict[str, list[int]] = {}
+    for job in claimed:
+        ids.setdefault(job.lease_token, []).append(job.id)
+    return ids
+
+
+def _expect_all(moved: int, rows: Sequence[object]) -> None:
+    if moved != len(rows):  # the rows are locked by this transaction: nothing else can move them
+        raise RuntimeError(f"{len(rows) - moved} of {len(rows)} locked jobs changed under us")
+
+
+def _record_attempts(
+    conn: Connection, ids: Sequence[int], outcome: Outcome, error: str | None
+) -> None:
     """Add one attempt row per job, copied from the job row while this transaction holds it."""
     if ids:
         conn.execute(_ATTEMPT_ROWS, {"ids": list(ids), "outcome": outcome, "error": error})
@@ -85,3 +346,40 @@ _ATTEMPT_ROWS = insert(job_attempts).from_select(
         bindparam("error", type_=Text),
     ).where(jobs.c.id.in_(bindparam("ids", expanding=True))),
 )
+
+
+def _publish(conn: Connection, events: Callable[[], list[TransitionEvent]]) -> None:
+    """Publish the events after this transaction commits; build none when nobody listens."""
+    if stream.active:
+        built = events()
+        after_commit(conn, lambda: stream.publish(built))
+
+
+def _event(name: str, job: ClaimedJob, frm: Status, to: Status) -> TransitionEvent:
+    return TransitionEvent(
+        name, job.id, job.queue, job.type, job.attempt, frm, to, worker_id=job.worker_id
+    )
+
+
+def _finished_event(name: str, done: Finished, to: Status) -> TransitionEvent:
+    job = done.job
+    return TransitionEvent(
+        name,
+        job.id,
+        job.queue,
+        job.type,
+        job.attempt,
+        S.RUNNING,
+        to,
+        done.outcome,
+        done.error,
+        done.duration_seconds,
+        job.worker_id,
+    )
+
+
+def _row_event(name: str, row: Any, to: Status, outcome: Outcome | None = None) -> TransitionEvent:
+    error = LEASE_EXPIRED if outcome == Outcome.LEASE_EXPIRED else None
+    return TransitionEvent(
+        name, row.id, row.queue, row.type, row.attempts, Status(row.status), to, outcome, error
+    )

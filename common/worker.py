@@ -20,33 +20,59 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from common.claim import claim, extend_lease, extend_leases, release
+from common.config import Settings
 from common.errors import PermanentJobError, ValidationError
-from common.finish import Finished, finish, gives_up
+from common.finish import finish
 from common.handlers.registry import Job, JobContext, JobType, Registry
 from common.retry import BackoffPolicy
 from common.schedule import promote_due
-from common.states import Status
-from common.transitions import ClaimedJob
+from common.transitions import ClaimedJob, Finished
 
 log = logging.getLogger("skiplock.worker")
 FLUSH_SECONDS = 0.05
 PROMOTE_EVERY_SECONDS = 1.0
 MAX_ERROR_CHARS = 4000
+_DEFAULTS = Settings()
 
 
 @dataclass(frozen=True)
 class TickOptions:
-    """How one tick works: who it is, how much it takes at once, and for how long."""
+    """How one tick works: who it is, how much it takes at once, and for how long.
+
+    The defaults are the settings' defaults; ``from_settings`` takes a deployment's values.
+    """
 
     worker_id: str
     budget_seconds: float
-    batch_size: int = 10
-    lease_seconds: float = 120.0
-    poll_seconds: float = 0.05
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    batch_size: int = _DEFAULTS.worker_batch_size
+    lease_seconds: float = _DEFAULTS.lease_seconds
+    poll_seconds: float = _DEFAULTS.worker_poll_seconds
+    backoff: BackoffPolicy = field(default_factory=lambda: _DEFAULTS.backoff)
     max_jobs: int | None = None
     queues: Sequence[str] | None = None
     stop_when_idle: bool = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        worker_id: str,
+        budget_seconds: float,
+        max_jobs: int | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> TickOptions:
+        """A tick of ``budget_seconds`` as ``settings`` configure ticks."""
+        return cls(
+            worker_id=worker_id,
+            budget_seconds=budget_seconds,
+            batch_size=settings.worker_batch_size,
+            lease_seconds=settings.lease_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            backoff=settings.backoff,
+            max_jobs=max_jobs,
+            queues=queues,
+        )
 
 
 @dataclass
@@ -139,22 +165,28 @@ class _Tick:
             payload = job_type.parse_payload(job.payload)
         except ValidationError as exc:
             return Finished(job, error=f"invalid payload: {exc.message}", permanent=True)
+        started = self.clock()
         ctx = JobContext(
-            deadline=min(self.deadline, self.clock() + timeout),
+            deadline=min(self.deadline, started + timeout),
             extend_lease=lambda seconds: extend_lease(self.conn, job, seconds),
+            clock=self.clock,
         )
+
+        def took() -> float:
+            return self.clock() - started
+
         try:
             result = job_type.handler(
                 Job(job.id, job.type, job.queue, job.attempt, job.max_attempts, payload), ctx
             )
-            return Finished(job, result=_jsonable(result))
+            return Finished(job, result=_jsonable(result), duration_seconds=took())
         except PermanentJobError as exc:
-            return Finished(job, error=_describe(exc), permanent=True)
+            return Finished(job, error=_describe(exc), permanent=True, duration_seconds=took())
         except Exception as exc:  # any handler error is a failed attempt, retried with backoff
             log.warning(
                 "job %s (%s) attempt %s failed: %s", job.id, job.type, job.attempt, _describe(exc)
             )
-            return Finished(job, error=_describe(exc))
+            return Finished(job, error=_describe(exc), duration_seconds=took())
 
     def _job_type(self, job: ClaimedJob) -> JobType | None:
         try:
@@ -173,17 +205,12 @@ class _Tick:
         done, self.pending = self.pending, []
         if not done:
             return
-        lost = finish(self.conn, done, self.options.backoff)
+        recorded = finish(self.conn, done, self.options.backoff)
         self.keeper.drop([f.job for f in done])
-        self.summary.lease_lost += len(lost)
-        lost_ids = {f.job.id for f in lost}
-        for f in (f for f in done if f.job.id not in lost_ids):
-            if f.error is None:
-                self.summary.succeeded += 1
-            elif gives_up(f.job.attempt, f.job.max_attempts, permanent=f.permanent):
-                self.summary.dead_lettered += 1
-            else:
-                self.summary.failed += 1
+        self.summary.succeeded += recorded.succeeded
+        self.summary.failed += recorded.failed
+        self.summary.dead_lettered += recorded.dead_lettered
+        self.summary.lease_lost += len(recorded.lost)
 
     def _release(self, unstarted: list[ClaimedJob]) -> None:
         self.summary.released += release(self.conn, unstarted)
@@ -194,7 +221,7 @@ class _Tick:
 
     def _promote(self) -> int:
         self.last_promote = self.clock()
-        promoted = promote_due(self.conn, Status.CREATED) + promote_due(self.conn, Status.FAILED)
+        promoted = promote_due(self.conn)  # due CREATED and FAILED jobs, in one transaction
         self.summary.promoted += promoted
         return promoted
 

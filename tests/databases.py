@@ -26,12 +26,13 @@ def selected_backends() -> list[str]:
 
 
 @contextmanager
-def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
-    """Create an empty database on ``backend``, migrate it, yield its URL, then drop it."""
+def fresh_database(backend: str, tmp_dir: Path, revision: str = "head") -> Iterator[str]:
+    """Create an empty database on ``backend``, migrate it to ``revision``, yield its URL, then
+    drop it."""
     name = f"skiplock_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     if backend == "sqlite":
         url = f"sqlite:///{tmp_dir / (name + '.db')}"
-        migrate(url)
+        migrate(url, revision)
         yield url
         return
     server = MARIADB_SERVER if backend == "mariadb" else POSTGRES_SERVER
@@ -40,7 +41,7 @@ def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
         conn.execute(text(f"CREATE DATABASE {name}"))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
-        migrate(url)
+        migrate(url, revision)
         yield url
     finally:
         with admin.connect() as conn:

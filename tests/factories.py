@@ -6,7 +6,9 @@ engine compares them with the database's clock, never the test process's.
 
 from __future__ import annotations
 
+import random
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,8 +16,12 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from common.db import utcnow
+from common.errors import LeaseLost
+from common.finish import finish
 from common.models import job_attempts, jobs
+from common.retry import BackoffPolicy
 from common.states import TERMINAL, Status
+from common.transitions import Finished
 
 
 def db_now(engine: Engine) -> datetime:
@@ -73,6 +79,17 @@ def make_due(engine: Engine, job_id: int) -> None:
         conn.execute(
             update(jobs).where(jobs.c.id == job_id).values(run_at=_now(conn) - timedelta(seconds=1))
         )
+
+
+def finish_one(
+    engine: Engine,
+    done: Finished,
+    backoff: BackoffPolicy,
+    rand: Callable[[], float] = random.random,
+) -> None:
+    """Record one finished attempt; LeaseLost if the job is no longer this worker's."""
+    if finish(engine, [done], backoff, rand).lost:
+        raise LeaseLost(f"job {done.job.id}: lease lost, result discarded")
 
 
 def job_row(engine: Engine, job_id: int) -> RowMapping:

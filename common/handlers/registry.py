@@ -10,6 +10,7 @@ from typing import Any
 
 import pydantic
 
+from common.config import Settings
 from common.errors import ValidationError
 
 
@@ -29,13 +30,14 @@ class Job:
 class JobContext:
     """The handler's view of its surroundings: time left, its lease, a logger."""
 
-    deadline: float  # time.monotonic() value by which the handler must have returned
+    deadline: float  # the ``clock()`` value by which the handler must have returned
     extend_lease: Callable[[float], None]
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("skiplock.job"))
+    clock: Callable[[], float] = time.monotonic  # the tick's clock, which set the deadline
 
     def remaining_seconds(self) -> float:
         """Seconds left before the handler's deadline (its timeout or the tick's budget)."""
-        return max(0.0, self.deadline - time.monotonic())
+        return max(0.0, self.deadline - self.clock())
 
 
 Handler = Callable[[Job, JobContext], Any]
@@ -69,8 +71,9 @@ class JobType:
 class Registry:
     """Job types by name. ``job_type`` is the decorator users declare their own types with."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, default_max_attempts: int = Settings.max_attempts) -> None:
         self._types: dict[str, JobType] = {}
+        self.default_max_attempts = default_max_attempts  # for types that declare none
 
     def register(self, job_type: JobType) -> JobType:
         if job_type.name in self._types:

@@ -34,11 +34,12 @@ from sqlalchemy import (
 )
 
 from common.claim import claim
+from common.config import Settings
 from common.db import make_engine, utc_in, utcnow
-from common.finish import Finished, finish
+from common.finish import finish
 from common.models import job_attempts, jobs
-from common.retry import BackoffPolicy
 from common.states import Status
+from common.transitions import Finished
 from tests.benchmarks import bare, bench_db
 from tests.benchmarks.plan import MARIADB_URL
 
@@ -132,7 +133,7 @@ def _current(engine: Engine, batch: int) -> tuple[float, int]:
         started = time.process_time()
         claimed = claim(engine, worker_id="proto", limit=batch, lease_seconds=120)
         if claimed:
-            finish(engine, [Finished(job) for job in claimed], BackoffPolicy())
+            finish(engine, [Finished(job) for job in claimed], Settings().backoff)
         cpu += time.process_time() - started
         if not claimed:
             return cpu, batches

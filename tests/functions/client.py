@@ -23,6 +23,8 @@ from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotF
 from werkzeug.test import EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request
 
+from common.config import current_settings
+from common.handlers.catalog import default_registry
 from functions import _http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,10 +140,16 @@ class Functions:
 
 
 def clear_http_caches() -> None:
-    """Forget _http's settings, engine and registry, closing the engine's connections."""
+    """Forget the process's settings, engine and registry, closing the engine's connections."""
     if _http.engine.cache_info().currsize:
         _http.engine().dispose()
-    for cached in (_http.settings, _http.engine, _http.registry):
+    for cached in (
+        _http.settings,
+        _http.engine,
+        _http.registry,
+        current_settings,
+        default_registry,
+    ):
         cached.cache_clear()
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from common.db import make_engine
 from common.enqueue import NewJob, enqueue_many
-from common.handlers.registry import Job, JobContext, Registry
+from common.handlers.registry import Handler, Job, JobContext, Registry
 from common.schedule import promote_due
 from common.states import Status
 from common.worker import TickOptions, TickSummary, work_tick
@@ -51,6 +51,16 @@ executions = Table(
 )
 
 
+def recording(handler: Handler) -> Registry:
+    """The registry with the one job type these tests run, ``record``."""
+    registry = Registry()
+    registry.job_type("record", timeout_seconds=5)(handler)
+    return registry
+
+
+JOB_TYPES = recording(lambda job, ctx: None)  # what the enqueueing side needs to know
+
+
 def drain(
     url: str,
     worker_id: str,
@@ -62,12 +72,12 @@ def drain(
 ) -> None:
     """A worker process: one tick (until idle, or its budget), then its summary or traceback."""
     engine = make_engine(url)
-    registry = Registry()
 
-    @registry.job_type("record", timeout_seconds=5)
     def record(job: Job, ctx: JobContext) -> None:
         with engine.begin() as conn:
             conn.execute(insert(executions).values(job_id=job.id, worker_id=worker_id))
+
+    registry = recording(record)
 
     ready.put(worker_id)
     go.wait(timeout=60)
@@ -99,7 +109,9 @@ def test_worker_processes_run_each_of_5000_jobs_exactly_once(
     mariadb_engine: Engine, executions_table: Table
 ) -> None:
     with mariadb_engine.begin() as conn:
-        enqueue_many(conn, [NewJob(type="record", payload={"n": n}) for n in range(JOBS)])
+        enqueue_many(
+            conn, [NewJob(type="record", payload={"n": n}) for n in range(JOBS)], registry=JOB_TYPES
+        )
     assert promote_due(mariadb_engine, limit=JOBS) == JOBS
 
     spawn = multiprocessing.get_context("spawn")
@@ -142,7 +154,9 @@ def produce(url: str, go: Event, batches: int, per_batch: int) -> None:
     for b in range(batches):
         with engine.begin() as conn:
             enqueue_many(
-                conn, [NewJob(type="record", payload={"b": b, "n": n}) for n in range(per_batch)]
+                conn,
+                [NewJob(type="record", payload={"b": b, "n": n}) for n in range(per_batch)],
+                registry=JOB_TYPES,
             )
     engine.dispose()
 

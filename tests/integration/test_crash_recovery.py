@@ -52,7 +52,11 @@ def test_jobs_held_by_a_killed_worker_are_recovered_by_their_lease_and_finished_
     mariadb_engine: Engine,
 ) -> None:
     with mariadb_engine.begin() as conn:
-        enqueue_many(conn, [NewJob(type="slow", payload={"n": n}) for n in range(20)])
+        enqueue_many(
+            conn,
+            [NewJob(type="slow", payload={"n": n}) for n in range(20)],
+            registry=slow_registry(),
+        )
     promote_due(mariadb_engine)
     url = mariadb_engine.url.render_as_string(hide_password=False)
     worker = multiprocessing.get_context("spawn").Process(target=work_until_killed, args=(url,))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from common.finish import Finished, finish_one
 from common.retry import BackoffPolicy
 from common.states import TERMINAL, Status
-from common.transitions import ClaimedJob
-from tests.factories import job_row, make_job, status_of
+from common.transitions import ClaimedJob, Finished
+from tests.factories import finish_one, job_row, make_job, status_of
 
 S = Status
 
@@ -48,5 +47,5 @@ def test_a_made_running_job_can_be_finished_by_the_worker_holding_its_lease(
         row["lease_token"],
         row["locked_by"],
     )
-    finish_one(engine, Finished(held, result="ok"), BackoffPolicy())
+    finish_one(engine, Finished(held, result="ok"), BackoffPolicy(10, 3600, 0))
     assert status_of(engine, job_id) == S.SUCCESS

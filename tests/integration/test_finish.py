@@ -7,12 +7,20 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from common.claim import claim
-from common.finish import Finished, finish, finish_one
+from common.finish import finish
 from common.retry import BackoffPolicy
 from common.schedule import promote_due
 from common.states import Status
-from common.transitions import ClaimedJob
-from tests.factories import attempt_rows, db_now, job_row, make_due, make_job, make_jobs
+from common.transitions import ClaimedJob, Finished
+from tests.factories import (
+    attempt_rows,
+    db_now,
+    finish_one,
+    job_row,
+    make_due,
+    make_job,
+    make_jobs,
+)
 
 S = Status
 BACKOFF = BackoffPolicy(base_seconds=10, max_seconds=3600, jitter=0.5)
@@ -51,7 +59,7 @@ def test_successes_finished_together_each_keep_their_own_result(engine: Engine) 
     claimed = claim(engine, worker_id="w", limit=4, lease_seconds=60)
     results = [{"n": 1}, None, "text", [1, 2]]
     done = [Finished(job, result=r) for job, r in zip(claimed, results, strict=True)]
-    assert finish(engine, done, BACKOFF) == []
+    assert finish(engine, done, BACKOFF).lost == []
     assert [job_row(engine, i)["result"] for i in ids] == results
     assert all(job_row(engine, i)["status"] == S.SUCCESS for i in ids)
 

@@ -7,15 +7,15 @@ from sqlalchemy import Engine
 
 from common.claim import claim, extend_lease
 from common.errors import LeaseLost
-from common.finish import Finished, finish, finish_one
+from common.finish import finish
 from common.retry import BackoffPolicy
-from common.schedule import LEASE_EXPIRED, Recovered, recover_expired
+from common.schedule import recover_expired
 from common.states import Status
-from common.transitions import ClaimedJob
-from tests.factories import attempt_rows, db_now, expire_lease, job_row, make_job
+from common.transitions import LEASE_EXPIRED, ClaimedJob, Finished, Recovered
+from tests.factories import attempt_rows, db_now, expire_lease, finish_one, job_row, make_job
 
 S = Status
-BACKOFF = BackoffPolicy(base_seconds=10, jitter=0)
+BACKOFF = BackoffPolicy(base_seconds=10, max_seconds=3600, jitter=0)
 
 
 def claim_one(engine: Engine, worker_id: str) -> ClaimedJob:
@@ -132,7 +132,7 @@ def test_a_batch_with_one_lost_lease_still_records_the_others(engine: Engine) ->
     recover_expired(engine)
 
     done = [Finished(lost, result=1), Finished(kept, result=2), Finished(failing, error="x")]
-    assert finish(engine, done, BACKOFF) == [done[0]]
+    assert finish(engine, done, BACKOFF).lost == [done[0]]
 
     assert job_row(engine, lost_id)["status"] == S.SCHEDULED
     assert (job_row(engine, kept_id)["status"], job_row(engine, kept_id)["result"]) == (

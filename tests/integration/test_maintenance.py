@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 
 from common.claim import claim
 from common.errors import ValidationError
 from common.maintenance import JobFilter, cancel_jobs, prune, retry_jobs
 from common.models import job_attempts, jobs
 from common.states import Status
-from common.transitions import record_attempts
 from tests.factories import (
     attempt_rows,
     count_rows,
@@ -48,7 +47,11 @@ def deleted_rows_per_statement(engine: Engine, table: str) -> Iterator[list[int]
 
 def with_attempts(engine: Engine, job_id: int) -> int:
     with engine.begin() as conn:
-        record_attempts(conn, [job_id], "success", None)
+        conn.execute(
+            insert(job_attempts).values(
+                job_id=job_id, attempt=1, ended_at=datetime(2026, 1, 1), outcome="success"
+            )
+        )
     return job_id
 
 

@@ -7,13 +7,13 @@ from sqlalchemy import Engine
 
 from common.claim import claim
 from common.errors import NotFound
-from common.finish import Finished, finish_one
 from common.maintenance import JobFilter
 from common.queries import attempt_history, get_job, list_jobs
 from common.retry import BackoffPolicy
 from common.schedule import promote_due
 from common.states import Status
-from tests.factories import make_due, make_job, make_jobs
+from common.transitions import Finished
+from tests.factories import finish_one, make_due, make_job, make_jobs
 
 S = Status
 
@@ -34,7 +34,7 @@ def test_an_unknown_job_id_is_not_found(engine: Engine) -> None:
 
 def test_the_attempt_history_lists_every_attempt_oldest_first(engine: Engine) -> None:
     job_id = make_job(engine, type="fail")
-    backoff = BackoffPolicy(base_seconds=0, jitter=0)
+    backoff = BackoffPolicy(base_seconds=0, max_seconds=0, jitter=0)
     [first] = claim(engine, worker_id="w1", limit=1, lease_seconds=60)
     finish_one(engine, Finished(first, error="boom"), backoff)
     make_due(engine, job_id)

@@ -1,123 +1,233 @@
-"""Every status change goes through transitions.move, which allows exactly the table's edges.
+"""Every edge of common/states.py, walked through its named transition on every backend.
 
-The named operations built on it refuse jobs in the wrong state: their guarded UPDATE changes
-no row, or they refuse the request outright.
+Each case puts a job in the edge's source status, runs the transition, and checks the columns
+it owns. A job in any other status is refused: its row does not change.
 """
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import Engine
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from common.claim import release
-from common.errors import IllegalTransition
-from common.maintenance import JobFilter, cancel_jobs, retry_jobs
-from common.states import TRANSITIONS, Status
-from common.transitions import ClaimedJob, move
-from tests.factories import job_row, make_job, status_of
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection, RowMapping
+
+from common import transitions as t
+from common.db import transaction
+from common.errors import IllegalTransition, LeaseLost
+from common.models import jobs
+from common.states import TRANSITIONS, Status, check_transition
+from tests.factories import db_now, expire_lease, job_row, make_job
 
 S = Status
-ALL_PAIRS = [(src, dst) for src in Status for dst in Status]
+Run = Callable[[Connection, int], object]
+Check = Callable[[RowMapping, RowMapping, datetime], bool]
 
 
-def edge_id(pair: tuple[Status, Status]) -> str:
-    return f"{pair[0]}->{pair[1]}"
+@dataclass(frozen=True)
+class Case:
+    name: str
+    src: Status
+    dst: Status
+    run: Run
+    sets: dict[str, Check]  # column -> check(before, after, db now)
+    columns: dict[str, Any] | None = None  # the source job's columns beyond its status'
 
 
-def test_the_pairs_cover_all_49_combinations_of_seven_statuses() -> None:
-    assert len(set(ALL_PAIRS)) == 49
-    assert set(TRANSITIONS) < set(ALL_PAIRS)
+def held(conn: Connection, job_id: int) -> t.ClaimedJob:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
+    token, worker = row.lease_token or "none", row.locked_by or "w"
+    return t.ClaimedJob(
+        row.id, row.type, row.queue, row.payload, row.attempts, row.max_attempts, token, worker
+    )
 
 
-@pytest.mark.parametrize("pair", ALL_PAIRS, ids=edge_id)
-def test_move_changes_status_only_along_an_edge_of_the_table(
-    engine: Engine, pair: tuple[Status, Status]
+def locked(conn: Connection, job_id: int, *extra: Any) -> list[Any]:
+    query = select(*t.REF_COLUMNS, *extra).where(jobs.c.id == job_id).with_for_update()
+    return list(conn.execute(query).all())
+
+
+def take(conn: Connection, job_id: int) -> object:
+    # Whatever its status: the transition itself must refuse a job that is not SCHEDULED.
+    candidates = locked(conn, job_id, jobs.c.payload, jobs.c.max_attempts)
+    return t.take_leases(conn, candidates, worker_id="w-1", lease_seconds=60)
+
+
+def recover(conn: Connection, job_id: int) -> object:
+    return t.recover_expired_leases(conn, locked(conn, job_id, jobs.c.max_attempts))
+
+
+def same(column: str) -> Check:
+    return lambda before, after, now: after[column] == before[column]
+
+
+def cleared(before: RowMapping, after: RowMapping, now: datetime) -> bool:
+    return after["lease_token"] is None and after["locked_until"] is None
+
+
+def finished(before: RowMapping, after: RowMapping, now: datetime) -> bool:
+    return after["finished_at"] is not None and abs(after["finished_at"] - now) < timedelta(
+        seconds=5
+    )
+
+
+def unfinished(before: RowMapping, after: RowMapping, now: datetime) -> bool:
+    return after["finished_at"] is None
+
+
+def due_now(before: RowMapping, after: RowMapping, now: datetime) -> bool:
+    return abs(after["run_at"] - now) < timedelta(seconds=5)
+
+
+EXHAUSTED = {"attempts": 5, "max_attempts": 5}
+# fmt: off
+CASES = [
+    Case("promote", S.CREATED, S.SCHEDULED, lambda c, i: t.promote(c, locked(c, i)),
+         {"run_at": same("run_at"), "attempts": same("attempts")}),
+    Case("promote", S.FAILED, S.SCHEDULED, lambda c, i: t.promote(c, locked(c, i)),
+         {"last_error": same("last_error"), "finished_at": unfinished}),
+    Case("take_lease", S.SCHEDULED, S.RUNNING, take, {
+        "attempts": lambda b, a, now: a["attempts"] == b["attempts"] + 1,
+        "lease_token": lambda b, a, now: a["lease_token"] is not None,
+        "locked_by": lambda b, a, now: a["locked_by"] == "w-1",
+        "locked_until": lambda b, a, now: a["locked_until"] > now + timedelta(seconds=50),
+        "started_at": lambda b, a, now: a["started_at"] is not None,
+    }),
+    Case("release", S.RUNNING, S.SCHEDULED,
+         lambda c, i: t.release_unstarted(c, [held(c, i)]), {
+             "attempts": lambda b, a, now: a["attempts"] == b["attempts"] - 1,
+             "lease": cleared,
+         }),
+    Case("succeed", S.RUNNING, S.SUCCESS,
+         lambda c, i: t.succeed(c, [t.Finished(held(c, i), result={"pages": 2})]), {
+             "result": lambda b, a, now: a["result"] == {"pages": 2},
+             "last_error": lambda b, a, now: a["last_error"] is None,
+             "finished_at": finished,
+             "lease": cleared,
+         }),
+    Case("fail_for_retry", S.RUNNING, S.FAILED,
+         lambda c, i: t.fail_for_retry(c, t.Finished(held(c, i), error="E: boom"), 30), {
+             "last_error": lambda b, a, now: a["last_error"] == "E: boom",
+             "run_at": lambda b, a, now: a["run_at"] > now + timedelta(seconds=25),
+             "finished_at": unfinished,
+             "lease": cleared,
+         }),
+    Case("dead_letter", S.RUNNING, S.DLQ,
+         lambda c, i: t.dead_letter(c, t.Finished(held(c, i), error="E: no", permanent=True)), {
+             "last_error": lambda b, a, now: a["last_error"] == "E: no",
+             "finished_at": finished,
+             "lease": cleared,
+         }),
+    Case("recover_lease", S.RUNNING, S.SCHEDULED, recover, {
+        "last_error": lambda b, a, now: a["last_error"] == t.LEASE_EXPIRED,
+        "run_at": due_now,
+        "attempts": same("attempts"),
+        "lease": cleared,
+    }),
+    Case("recover_lease", S.RUNNING, S.DLQ, recover, {
+        "last_error": lambda b, a, now: a["last_error"] == t.LEASE_EXPIRED,
+        "finished_at": finished,
+        "lease": cleared,
+    }, columns=EXHAUSTED),
+    Case("operator_retry", S.FAILED, S.SCHEDULED, lambda c, i: t.operator_retry(c, locked(c, i)),
+         {"run_at": due_now, "max_attempts": same("max_attempts")}),
+    Case("operator_retry", S.DLQ, S.SCHEDULED, lambda c, i: t.operator_retry(c, locked(c, i)), {
+        "run_at": due_now,
+        "finished_at": unfinished,
+        "max_attempts": lambda b, a, now: a["max_attempts"] == b["attempts"] + 1,
+    }, columns=EXHAUSTED),
+    *(
+        Case("operator_cancel", src, S.CANCELLED,
+             lambda c, i: t.operator_cancel(c, locked(c, i)), {"finished_at": finished})
+        for src in (S.CREATED, S.SCHEDULED, S.FAILED)
+    ),
+]
+# fmt: on
+
+
+def case_id(case: Case) -> str:
+    return f"{case.name}:{case.src}->{case.dst}"
+
+
+def make_source(engine: Engine, case: Case) -> int:
+    job_id = make_job(engine, case.src, **(case.columns or {}))
+    if case.name == "recover_lease":
+        expire_lease(engine, job_id)
+    return job_id
+
+
+def test_the_cases_walk_every_edge_of_the_table() -> None:
+    assert {(case.src, case.dst) for case in CASES} == set(TRANSITIONS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_each_named_transition_moves_its_edge_and_sets_its_columns(
+    engine: Engine, case: Case
 ) -> None:
-    src, dst = pair
-    job_id = make_job(engine, src)
-    if pair in TRANSITIONS:
-        with engine.begin() as conn:
-            assert move(conn, [job_id], frm=src, to=dst) == 1
-        assert status_of(engine, job_id) == dst
-    else:
-        with pytest.raises(IllegalTransition), engine.begin() as conn:
-            move(conn, [job_id], frm=src, to=dst)
-        assert status_of(engine, job_id) == src
+    job_id = make_source(engine, case)
+    before = job_row(engine, job_id)
+
+    with transaction(engine) as conn:
+        case.run(conn, job_id)
+
+    after, now = job_row(engine, job_id), db_now(engine)
+    assert after["status"] == case.dst
+    assert after["updated_at"] >= before["updated_at"]
+    wrong = [column for column, check in case.sets.items() if not check(before, after, now)]
+    assert wrong == [], {column: (before.get(column), after.get(column)) for column in wrong}
 
 
-def test_move_changes_no_row_whose_status_is_not_the_expected_one(engine: Engine) -> None:
-    job_id = make_job(engine, S.CREATED)
-    with engine.begin() as conn:
-        assert move(conn, [job_id], frm=S.SCHEDULED, to=S.RUNNING) == 0
-    assert status_of(engine, job_id) == S.CREATED
+def _other_statuses(case: Case) -> list[Status]:
+    sources = {c.src for c in CASES if c.name == case.name}
+    return [status for status in Status if status not in sources]
 
 
-def test_move_with_a_fence_changes_only_the_job_holding_that_lease(engine: Engine) -> None:
+REFUSALS = [
+    (case, status)
+    for case in {c.name: c for c in CASES}.values()
+    for status in _other_statuses(case)
+]
+
+
+@pytest.mark.parametrize(("case", "status"), REFUSALS, ids=[f"{c.name}:{s}" for c, s in REFUSALS])
+def test_each_named_transition_refuses_a_job_in_any_other_status(
+    engine: Engine, case: Case, status: Status
+) -> None:
+    job_id = make_job(engine, status)
+    before = job_row(engine, job_id)
+
+    try:
+        with transaction(engine) as conn:
+            case.run(conn, job_id)
+    except (LeaseLost, RuntimeError):
+        pass  # refused outright; either way, nothing may have changed
+
+    assert job_row(engine, job_id) == before
+
+
+def test_a_fenced_transition_refuses_a_worker_whose_lease_was_taken_over(engine: Engine) -> None:
     job_id = make_job(engine, S.RUNNING)
-    token = job_row(engine, job_id)["lease_token"]
-    with engine.begin() as conn:
-        assert move(conn, [job_id], frm=S.RUNNING, to=S.SUCCESS, fence="not-the-token") == 0
-        assert move(conn, [job_id], frm=S.RUNNING, to=S.SUCCESS, fence=token) == 1
+    with transaction(engine) as conn:
+        stale = held(conn, job_id)
+    with transaction(engine) as conn:
+        t.extend_leases(conn, [stale], 60)  # still ours: kept
+    other = t.ClaimedJob(**{**stale.__dict__, "lease_token": "someone-else"})
+
+    with pytest.raises(LeaseLost), transaction(engine) as conn:
+        t.succeed(conn, [t.Finished(other, result="late")])
+    with transaction(engine) as conn:
+        assert t.release_unstarted(conn, [other]) == 0
+        assert t.extend_leases(conn, [other], 60) == 0
+
+    assert job_row(engine, job_id)["status"] == S.RUNNING
 
 
-def test_move_refuses_a_source_set_with_one_illegal_edge_before_touching_any_row(
-    engine: Engine,
-) -> None:
-    failed, succeeded = make_job(engine, S.FAILED), make_job(engine, S.SUCCESS)
-    with pytest.raises(IllegalTransition), engine.begin() as conn:
-        move(conn, [failed, succeeded], frm={S.FAILED, S.SUCCESS}, to=S.SCHEDULED)
-    assert (status_of(engine, failed), status_of(engine, succeeded)) == (S.FAILED, S.SUCCESS)
-
-
-def test_move_stamps_updated_at_with_the_database_clock(engine: Engine) -> None:
-    job_id = make_job(engine, S.CREATED)
-    before = job_row(engine, job_id)["updated_at"]
-    with engine.begin() as conn:
-        move(conn, [job_id], frm=S.CREATED, to=S.SCHEDULED)
-    assert job_row(engine, job_id)["updated_at"] >= before
-
-
-@pytest.mark.parametrize("status", [S.RUNNING, S.SUCCESS, S.DLQ, S.CANCELLED])
-def test_cancel_by_id_of_a_job_that_is_not_waiting_updates_no_row(
-    engine: Engine, status: Status
-) -> None:
-    job_id = make_job(engine, status)
-    assert cancel_jobs(engine, ids=[job_id]) == 0
-    assert status_of(engine, job_id) == status
-
-
-@pytest.mark.parametrize("status", [S.CREATED, S.SCHEDULED, S.RUNNING, S.SUCCESS, S.CANCELLED])
-def test_retry_by_id_of_a_job_that_has_not_failed_updates_no_row(
-    engine: Engine, status: Status
-) -> None:
-    job_id = make_job(engine, status)
-    assert retry_jobs(engine, ids=[job_id]) == 0
-    assert status_of(engine, job_id) == status
-
-
-@pytest.mark.parametrize("status", [S.CREATED, S.SCHEDULED, S.RUNNING, S.SUCCESS, S.CANCELLED])
-def test_retry_by_filter_on_a_status_that_is_not_retryable_raises(
-    engine: Engine, status: Status
-) -> None:
-    job_id = make_job(engine, status)
+@pytest.mark.parametrize(
+    "pair", [(a, b) for a in Status for b in Status if (a, b) not in TRANSITIONS]
+)
+def test_no_update_can_be_built_for_a_pair_that_is_not_an_edge(pair: tuple[Status, Status]) -> None:
     with pytest.raises(IllegalTransition):
-        retry_jobs(engine, where=JobFilter(status=status))
-    assert status_of(engine, job_id) == status
-
-
-@pytest.mark.parametrize("status", [S.RUNNING, S.SUCCESS, S.DLQ, S.CANCELLED])
-def test_cancel_by_filter_on_a_status_that_cannot_be_cancelled_raises(
-    engine: Engine, status: Status
-) -> None:
-    job_id = make_job(engine, status)
-    with pytest.raises(IllegalTransition):
-        cancel_jobs(engine, where=JobFilter(status=status))
-    assert status_of(engine, job_id) == status
-
-
-def test_release_of_a_job_that_is_no_longer_running_updates_no_row(engine: Engine) -> None:
-    job_id = make_job(engine, S.SUCCESS)
-    row = job_row(engine, job_id)
-    stale = ClaimedJob(job_id, "noop", "default", {}, 1, 5, row["lease_token"] or "gone", "w")
-    assert release(engine, [stale]) == 0
-    assert status_of(engine, job_id) == S.SUCCESS
+        check_transition(pair[0], pair[1])

@@ -208,7 +208,7 @@ def test_a_failed_job_waits_for_its_backoff_instead_of_running_again_in_the_same
     engine: Engine,
 ) -> None:
     job_id = make_job(engine, type="fail", payload={"times": 1}, max_attempts=5)
-    summary = tick(engine, backoff=BackoffPolicy(base_seconds=60, jitter=0))
+    summary = tick(engine, backoff=BackoffPolicy(base_seconds=60, max_seconds=3600, jitter=0))
     assert (summary.claimed, summary.failed) == (1, 1)
     assert job_row(engine, job_id)["status"] == S.FAILED
 

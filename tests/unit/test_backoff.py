@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.config import Settings
 from common.retry import BackoffPolicy
 
 
@@ -34,7 +35,10 @@ def test_a_huge_attempt_number_gives_the_cap_instead_of_overflowing() -> None:
 
 
 def test_a_negative_attempt_number_counts_as_zero() -> None:
-    assert BackoffPolicy(base_seconds=10, jitter=0).delay_seconds(-3, no_jitter) == 10
+    assert (
+        BackoffPolicy(base_seconds=10, max_seconds=3600, jitter=0).delay_seconds(-3, no_jitter)
+        == 10
+    )
 
 
 def test_full_jitter_shortens_the_delay_by_exactly_the_jitter_fraction() -> None:
@@ -63,4 +67,4 @@ def test_without_jitter_randomness_has_no_effect() -> None:
 
 
 def test_the_default_policy_follows_the_design_ten_times_two_to_the_attempt() -> None:
-    assert BackoffPolicy().delay_seconds(3, no_jitter) == 10 * 2**3
+    assert Settings().backoff.delay_seconds(3, no_jitter) == 10 * 2**3

@@ -11,9 +11,16 @@ import pytest
 from common.enqueue import NewJob
 from common.errors import ValidationError
 
+COMPLETE = {"type": "noop", "queue": "default", "priority": 0, "max_attempts": 5}
+
+
+def complete(**fields: Any) -> NewJob:
+    """A job with every field ``validate`` requires (enqueue fills them from the job type)."""
+    return NewJob(**{**COMPLETE, **fields})
+
 
 def test_a_minimal_job_is_valid_and_validate_returns_it() -> None:
-    job = NewJob(type="noop")
+    job = complete()
     assert job.validate() is job
 
 
@@ -70,7 +77,7 @@ def test_a_job_using_every_field_within_its_limits_is_valid() -> None:
 def test_an_invalid_field_raises_a_validation_error_naming_that_field(
     changes: dict[str, Any], field: str
 ) -> None:
-    job = NewJob(**{"type": "noop", **changes})
+    job = complete(**changes)
     with pytest.raises(ValidationError) as raised:
         job.validate()
     assert raised.value.field == field
@@ -80,4 +87,4 @@ def test_an_invalid_field_raises_a_validation_error_naming_that_field(
 
 @pytest.mark.parametrize("delay", [0, 0.5, 366 * 24 * 3600])
 def test_delays_from_zero_to_a_year_are_valid(delay: float) -> None:
-    NewJob(type="noop", delay_seconds=delay).validate()
+    complete(delay_seconds=delay).validate()
