@@ -1,4 +1,4 @@
-"""functions/gateway.py: one app routing every path of infra/functions.toml to its function."""
+"""functions/gateway.py: one app routing every path of the catalog to its function."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-import infra.definitions
+from functions.catalog import CATALOG, Route
 from functions.gateway import create_gateway
 from tests.functions.client import Configure, FunctionClient, Functions, error_of, submit
 
@@ -23,34 +23,28 @@ PROBES: dict[str, tuple[Any, int]] = {
     "POST /ticks/schedule": ({"budget_seconds": 1}, 200),
     "POST /ticks/work": ({"budget_seconds": 0.2}, 200),
 }
-ROUTES = [
-    (function.entry_point, route)
-    for function in infra.definitions.load().functions
-    for route in function.routes
-]
+ROUTES = [(function.name, route) for function in CATALOG.functions for route in function.routes]
 
 
 def gateway() -> FunctionClient:
     """The gateway of every function; it reads MAX_PAYLOAD_BYTES when it is made."""
-    return FunctionClient(create_gateway(infra.definitions.load()))
+    return FunctionClient(create_gateway(CATALOG))
 
 
-def test_there_is_a_probe_for_every_route_of_functions_toml() -> None:
-    assert {f"{route.method} {route.path}" for _, route in ROUTES} == set(PROBES)
+def test_there_is_a_probe_for_every_route_of_the_catalog() -> None:
+    assert {route.key for _, route in ROUTES} == set(PROBES)
 
 
-@pytest.mark.parametrize(
-    ("entry_point", "route"), ROUTES, ids=[f"{r.method} {r.path}" for _, r in ROUTES]
-)
+@pytest.mark.parametrize(("name", "route"), ROUTES, ids=[r.key for _, r in ROUTES])
 def test_the_gateway_answers_each_route_as_the_function_it_names(
-    functions: Functions, entry_point: str, route: infra.definitions.Route
+    functions: Functions, name: str, route: Route
 ) -> None:
-    body, status = PROBES[f"{route.method} {route.path}"]
+    body, status = PROBES[route.key]
     job_id = submit(functions, type="noop")["id"]
     path = route.path.replace("{job_id}", str(job_id))
 
     through_gateway = gateway().request(route.method, path, json=body)
-    direct = functions.target(entry_point).request(route.method, path, json=body)
+    direct = functions.target(name).request(route.method, path, json=body)
 
     assert through_gateway.status_code == direct.status_code == status, through_gateway.text
     assert set(through_gateway.get_json()) == set(direct.get_json())
