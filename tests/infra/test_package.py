@@ -40,6 +40,7 @@ def test_the_zip_holds_the_code_the_handlers_need(tmp_path: Path) -> None:
     out = package.build(out=tmp_path / "a.zip", install=fake_install)
     names = set(zipfile.ZipFile(out).namelist())
     assert {"fakedep/__init__.py", "functions/catalog.py", "functions/main.py"} <= names
+    assert not [n for n in names if n.startswith("infra/")], "the functions need no infra/"
     assert "common/db.py" in names and "common/migrations/env.py" in names
     for function in resources_of("AWS::Lambda::Function").values():
         module, _ = function["Properties"]["Handler"].rsplit(".", 1)
@@ -58,6 +59,7 @@ def test_the_gcp_source_has_each_target_in_its_root_main(tmp_path: Path) -> None
     source = tmp_path / "source"
     zipfile.ZipFile(out).extractall(source)
     assert (source / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()
+    assert not (source / "infra").exists()
     targets = [f.name for f in CATALOG.functions] + ["migrate_database"]
     script = (
         "import sys, functions_framework\n"
