@@ -20,6 +20,7 @@ HTTP_ERRORS: dict[int, tuple[type[SkiplockError], str]] = {
     405: (MethodNotAllowed, "method"),
     413: (PayloadTooLarge, "body"),
 }
+AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # Flask answers them on every route; not our API's
 
 
 def create_gateway(catalog: Catalog = CATALOG, only: set[str] | None = None) -> flask.Flask:
@@ -47,7 +48,21 @@ def _mount(app: flask.Flask, function: Function) -> None:
 
 def _http_error(exc: exceptions.HTTPException) -> flask.Response:
     error_class, field = HTTP_ERRORS.get(exc.code or 500, (SkiplockError, ""))
-    return error_response(error_class(exc.description, field=field or None))
+    response = error_response(error_class(_message(exc), field=field or None))
+    if isinstance(exc, exceptions.MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response
+
+
+def _message(exc: exceptions.HTTPException) -> str:
+    """What went wrong, naming the method and path asked for and, for a 405, those allowed."""
+    asked = f"{flask.request.method} {flask.request.path}"
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        allowed = sorted(set(exc.valid_methods or ()) - AUTOMATIC_METHODS)
+        return f"{asked} is not allowed; use {' or '.join(allowed)}"
+    if isinstance(exc, exceptions.NotFound):
+        return f"no route {asked}; see GET /openapi.json for the API"
+    return exc.description or ""
 
 
 def create_app() -> flask.Flask:

@@ -52,27 +52,45 @@ def test_the_gateway_answers_each_route_as_the_function_it_names(
         assert through_gateway.get_json() == direct.get_json()
 
 
-@pytest.mark.parametrize("path", ["/", "/nothing", "/jobs/1/attempts", "/ticks"])
-def test_the_gateway_answers_an_unknown_path_with_404_json(functions: Functions, path: str) -> None:
-    response = gateway().get(path)
-
-    assert response.status_code == 404
-    assert error_of(response)["code"] == "not_found"
-    assert error_of(response)["field"] == "path"
-
-
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("DELETE", "/jobs"), ("PUT", "/jobs/bulk"), ("DELETE", "/jobs/1"), ("GET", "/ticks/work")],
+    [("GET", "/"), ("GET", "/nothing"), ("GET", "/jobs/1/attempts"), ("POST", "/ticks")],
 )
-def test_the_gateway_answers_a_wrong_method_with_405_json(
+def test_the_gateway_answers_an_unknown_path_with_404_json_naming_it(
     functions: Functions, method: str, path: str
 ) -> None:
     response = gateway().request(method, path)
 
+    assert response.status_code == 404
+    assert error_of(response) == {
+        "code": "not_found",
+        "message": f"no route {method} {path}; see GET /openapi.json for the API",
+        "field": "path",
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/jobs", ["GET", "POST"]),
+        ("PUT", "/jobs/bulk", ["GET", "POST"]),  # GET /jobs/bulk is GET /jobs/{job_id}
+        ("DELETE", "/jobs/1", ["GET"]),
+        ("GET", "/ticks/work", ["POST"]),
+    ],
+)
+def test_the_gateway_answers_a_wrong_method_with_405_json_naming_the_allowed_ones(
+    functions: Functions, method: str, path: str, allowed: list[str]
+) -> None:
+    response = gateway().request(method, path)
+
     assert response.status_code == 405
-    assert error_of(response)["code"] == "method_not_allowed"
-    assert error_of(response)["field"] == "method"
+    assert error_of(response) == {
+        "code": "method_not_allowed",
+        "message": f"{method} {path} is not allowed; use {' or '.join(allowed)}",
+        "field": "method",
+    }
+    automatic = {"OPTIONS", "HEAD"} if "GET" in allowed else {"OPTIONS"}
+    assert set(response.headers["Allow"].split(", ")) == {*allowed, *automatic}
 
 
 def test_the_gateway_reads_get_jobs_bulk_as_the_job_id_bulk(functions: Functions) -> None:
