@@ -25,7 +25,6 @@ from infra.package import ARCHITECTURE, RUNTIME
 ADAPTER = "functions.aws_lambda"
 MIGRATION_FUNCTION = "migrate_database"
 LOG_RETENTION_DAYS = 30
-_SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesSender}"
 # Lambda makes network interfaces in the VPC with the function's role; the actions take no
 # narrower resource (AWSLambdaVPCAccessExecutionRole grants the same on "*").
 _NETWORK = allow(

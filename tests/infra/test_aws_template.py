@@ -117,10 +117,15 @@ def test_budgets_fit_in_timeouts_and_leases_outlive_them() -> None:
     longest = max(f["Properties"]["Timeout"] for f in functions.values() if f["DependsOn"][1:])
     assert lease["MinValue"] > longest
     assert lease["Default"] >= lease["MinValue"]
-    for function in functions.values():
-        variables = function["Properties"]["Environment"]["Variables"]
-        if "WORKER_BUDGET_SECONDS" in variables:
-            assert float(variables["WORKER_BUDGET_SECONDS"]) < function["Properties"]["Timeout"]
+    budgeted = {
+        name: function["Properties"]
+        for name, function in functions.items()
+        if "WORKER_BUDGET_SECONDS" in function["Properties"]["Environment"]["Variables"]
+    }
+    assert set(budgeted) == {function_id(s.target) for s in CATALOG.schedules}
+    for properties in budgeted.values():
+        budget = properties["Environment"]["Variables"]["WORKER_BUDGET_SECONDS"]
+        assert float(budget) < properties["Timeout"]
 
 
 def test_a_lease_no_longer_than_a_timeout_is_refused() -> None:
@@ -129,7 +134,9 @@ def test_a_lease_no_longer_than_a_timeout_is_refused() -> None:
 
 
 def test_the_api_never_waits_longer_than_http_api_allows() -> None:
-    for integration in resources_of("AWS::ApiGatewayV2::Integration").values():
+    integrations = resources_of("AWS::ApiGatewayV2::Integration")
+    assert len(integrations) == len(CATALOG.functions)
+    for integration in integrations.values():
         assert integration["Properties"]["TimeoutInMillis"] <= 30_000
 
 
