@@ -1,4 +1,5 @@
-"""AWS Lambda handlers: one per function of infra/functions.toml, each a thin adapter.
+"""AWS Lambda handlers: one per function of the catalog (functions/catalog.py), each a thin
+adapter, named as the function: the template's Handler is ``functions.aws_lambda.<name>``.
 
 An API Gateway HTTP API event (payload v2) goes through apig-wsgi to the gateway app mounting
 only that function's routes: the same view the functions-framework serves. A scheduled event
@@ -28,8 +29,8 @@ from sqlalchemy import URL
 
 from common.db import MIGRATIONS_DIR, make_engine, migrate
 from functions._http import settings
+from functions.catalog import CATALOG, Schedule
 from functions.gateway import create_gateway
-from infra.definitions import Schedule, load
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 log = logging.getLogger("skiplock.lambda")
@@ -80,7 +81,7 @@ def database_url(secret: Mapping[str, Any], env: Mapping[str, str]) -> str:
 @functools.cache
 def _wsgi_handler(name: str) -> LambdaHandler:
     load_secrets()
-    return make_lambda_handler(create_gateway(load(), only={name}))
+    return make_lambda_handler(create_gateway(CATALOG, only={name}))
 
 
 def _handler(name: str) -> LambdaHandler:
@@ -101,7 +102,7 @@ def _handler(name: str) -> LambdaHandler:
 
 def tick_request(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     """The HTTP API event that asks the tick ``name`` for what the scheduled ``event`` asks."""
-    function = load().function(name)
+    function = CATALOG.function(name)
     if function.trigger != "schedule":
         raise ValueError(f"{name} takes HTTP API events only, not {sorted(event)}")
     if "schedule" in event:
@@ -116,7 +117,7 @@ def tick_request(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
         headers["authorization"] = f"Bearer {settings().scheduler_token}"
     return {
         "version": "2.0",
-        "routeKey": f"{route.method} {route.path}",
+        "routeKey": route.key,
         "rawPath": route.path,
         "rawQueryString": "",
         "headers": headers,
@@ -185,8 +186,5 @@ def _answer_cloudformation(event: Mapping[str, Any], status: str, reason: str) -
         pass
 
 
-submit_job = _handler("submit_job")
-list_jobs = _handler("list_jobs")
-update_jobs = _handler("update_jobs")
-schedule_tick = _handler("schedule_tick")
-worker_tick = _handler("worker_tick")
+# Module attributes, not a lookup: Lambda resolves a Handler string with getattr on import.
+globals().update({function.name: _handler(function.name) for function in CATALOG.functions})

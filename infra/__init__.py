@@ -1,1 +1,1 @@
-"""Deployment descriptors, and the definitions (infra/functions.toml) they and local/ share."""
+"""Deployment descriptors, generated from the catalog of functions (functions/catalog.py)."""

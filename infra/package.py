@@ -31,14 +31,8 @@ PYTHON_VERSION = "3.11"
 ARCHITECTURE = "x86_64"
 PLATFORM = "manylinux2014_x86_64"
 LAMBDA_TASK_ROOT = "/var/task"
-# What the functions import at run time: the gateway reads infra/functions.toml.
-SOURCES = (
-    "common",
-    "functions",
-    "infra/__init__.py",
-    "infra/definitions.py",
-    "infra/functions.toml",
-)
+# What the functions import at run time; infra/ describes deployments and is not shipped.
+SOURCES = ("common", "functions")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 Installer = Callable[[list[str]], None]

@@ -1,4 +1,4 @@
-"""A local cron: fires each schedule of infra/functions.toml at the gateway, as the cloud would."""
+"""A local cron: fires each schedule of the catalog at the gateway, as the cloud would."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
-from infra.definitions import Definitions, Schedule
+from functions.catalog import Catalog, Schedule
 
 
 class LocalCron:
@@ -21,12 +21,12 @@ class LocalCron:
 
     def __init__(
         self,
-        definitions: Definitions,
+        catalog: Catalog,
         base_url: str,
         token: str | None,
         report: Callable[[str], None] = print,
     ) -> None:
-        self.definitions, self.base_url, self.token = definitions, base_url, token
+        self.catalog, self.base_url, self.token = catalog, base_url, token
         self.report = report
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="local-cron", daemon=True)
@@ -40,10 +40,10 @@ class LocalCron:
 
     def _loop(self) -> None:
         now = datetime.now(UTC)
-        due = {s.name: now for s in self.definitions.schedules}
+        due = {s.name: now for s in self.catalog.schedules}
         while not self.stopped.is_set():
             now = datetime.now(UTC)
-            for schedule in self.definitions.schedules:
+            for schedule in self.catalog.schedules:
                 if now >= due[schedule.name]:
                     threading.Thread(target=self.fire, args=(schedule,), daemon=True).start()
                     due[schedule.name] = croniter(schedule.cron, now).get_next(datetime)
@@ -51,7 +51,7 @@ class LocalCron:
 
     def fire(self, schedule: Schedule) -> None:
         """POST the schedule's tick to the gateway and report what it did."""
-        route = self.definitions.function(schedule.target).routes[0]
+        route = self.catalog.function(schedule.target).routes[0]
         body = json.dumps({"budget_seconds": schedule.budget_seconds}).encode()
         request = urllib.request.Request(
             self.base_url + route.path,

@@ -1,7 +1,7 @@
 """Runs everything on 127.0.0.1: moto (S3, SES), the functions behind a gateway, a local cron.
 
 The gateway is served by gunicorn in worker processes, as functions-framework serves a
-function; the local cron fires the ticks of infra/functions.toml at it over HTTP.
+function; the local cron fires the ticks of functions/catalog.py at it over HTTP.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 from common.aws import prepare_local_cloud
 from common.config import Settings
 from common.db import migrate
-from infra.definitions import load
+from functions.catalog import CATALOG
 from local.cron import LocalCron
 
 HOST = "127.0.0.1"
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     _wait_until_up(base_url + "/openapi.json", gateway)
     cron = None
     if not args.no_cron:
-        cron = LocalCron(load(), base_url, settings.scheduler_token or settings.api_token)
+        cron = LocalCron(CATALOG, base_url, settings.scheduler_token or settings.api_token)
         cron.start()
     _print_banner(settings, base_url, moto_url, cron is not None)
     _wait_for_stop(gateway)
@@ -117,7 +117,7 @@ def _wait_until_up(url: str, gateway: subprocess.Popen[bytes], seconds: float = 
 
 
 def _print_banner(settings: Settings, base_url: str, moto_url: str, cron: bool) -> None:
-    schedules = ", ".join(f"{s.name} '{s.cron}'" for s in load().schedules)
+    schedules = ", ".join(f"{s.name} '{s.cron}'" for s in CATALOG.schedules)
     lines = [
         "skiplock local stack is up",
         f"  API gateway   {base_url}   (try: curl {base_url}/jobs)",

@@ -21,7 +21,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 cd "$REPO"
 
-"$PYTHON" -m infra.aws --check   # the template must match infra/functions.toml
+"$PYTHON" -m infra.aws --check   # the template must match functions/catalog.py
 "$PYTHON" -m infra.package
 ARTIFACT=build/skiplock-lambda.zip
 KEY="skiplock/$("$PYTHON" -c 'import sys; from pathlib import Path; from infra.package import digest; print(digest(Path(sys.argv[1])))' "$ARTIFACT").zip"

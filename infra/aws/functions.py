@@ -1,10 +1,11 @@
-"""A Lambda function per function of functions.toml, each with its own role and log group,
-and the migration that runs once per deploy as a custom resource."""
+"""A Lambda function per function of the catalog, each with its own role and log group, and
+the migration that runs once per deploy as a custom resource."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from functions.catalog import Catalog, Function
 from infra.aws.cfn import (
     Resource,
     Resources,
@@ -19,13 +20,11 @@ from infra.aws.cfn import (
 )
 from infra.aws.parameters import settings_environment
 from infra.aws.shared import DATABASE_NAME
-from infra.definitions import Definitions, Function
 from infra.package import ARCHITECTURE, RUNTIME
 
 ADAPTER = "functions.aws_lambda"
 MIGRATION_FUNCTION = "migrate_database"
 LOG_RETENTION_DAYS = 30
-_SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesSender}"
 # Lambda makes network interfaces in the VPC with the function's role; the actions take no
 # narrower resource (AWSLambdaVPCAccessExecutionRole grants the same on "*").
 _NETWORK = allow(
@@ -48,12 +47,12 @@ class Size(NamedTuple):
 MIGRATION_SIZE = Size(timeout_seconds=300, memory_mb=512)
 
 
-def resources(definitions: Definitions) -> Resources:
-    """The functions of ``definitions`` and the migration, by logical id."""
+def resources(catalog: Catalog) -> Resources:
+    """The functions of ``catalog`` and the migration, by logical id."""
     result: Resources = {}
-    for function in definitions.functions:
+    for function in catalog.functions:
         secrets = {k: ref(v) for k, v in _secrets(function).items()}
-        environment = {**_settings_environment(function, definitions), **secrets}
+        environment = {**_settings_environment(function, catalog), **secrets}
         size = Size(function.timeout_seconds, function.memory_mb)
         result |= _lambda(function.name, environment, _grants(function), size)
     result |= _migration()
@@ -73,13 +72,13 @@ def _secrets(function: Function) -> dict[str, str]:
     return secrets
 
 
-def _settings_environment(function: Function, definitions: Definitions) -> dict[str, Any]:
+def _settings_environment(function: Function, catalog: Catalog) -> dict[str, Any]:
     environment = {
         **settings_environment(),
         "S3_BUCKET": ref("Bucket"),
         "SES_SENDER": ref("SesSender"),
     }
-    budgets = [s.budget_seconds for s in definitions.schedules_of(function.name)]
+    budgets = [s.budget_seconds for s in catalog.schedules_of(function.name)]
     if budgets:  # a tick asked over HTTP gets no longer than its scheduled runs
         environment["WORKER_BUDGET_SECONDS"] = str(max(budgets))
     return environment

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from common.config import Settings
+from functions.catalog import Catalog
 from infra.aws.cfn import ref
-from infra.definitions import Definitions
 
 # (parameter, environment variable, Settings field): the settings a deployer may change.
 SETTINGS = (
@@ -50,13 +50,13 @@ _FIXED: dict[str, dict[str, Any]] = {
 }
 
 
-def parameters(definitions: Definitions, settings: Settings) -> dict[str, dict[str, Any]]:
+def parameters(catalog: Catalog, settings: Settings) -> dict[str, dict[str, Any]]:
     """Every parameter, the settings' ones defaulting to ``settings``."""
     result = dict(_FIXED)
     for name, variable, field in SETTINGS:
         result[name] = _setting(variable, getattr(settings, field))
     # A lease must outlive any invocation that may hold it, or two could run one job at once.
-    longest = max(f.timeout_seconds for f in definitions.functions)
+    longest = max(f.timeout_seconds for f in catalog.functions)
     result["LeaseSeconds"]["MinValue"] = longest + 1
     return result
 

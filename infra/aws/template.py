@@ -1,4 +1,4 @@
-"""Generates infra/aws/template.yaml, the CloudFormation template, from infra/functions.toml.
+"""Generates infra/aws/template.yaml, the CloudFormation template, from functions/catalog.py.
 
 Plain CloudFormation (no SAM transform): what cfn-lint checks and the moto test deploys is
 exactly what `aws cloudformation deploy` deploys.
@@ -14,39 +14,39 @@ from typing import Any
 import yaml
 
 from common.config import Settings
+from functions.catalog import CATALOG, Catalog
 from infra.aws import functions, parameters, shared, triggers
 from infra.aws.cfn import get_att, ref
-from infra.definitions import Definitions, load
 
 TEMPLATE_FILE = Path(__file__).with_name("template.yaml")
 HEADER = """\
-# GENERATED from infra/functions.toml by `python -m infra.aws`: edit those, not this file.
+# GENERATED from functions/catalog.py by `python -m infra.aws`: edit that, not this file.
 # Deploy with infra/aws/deploy.sh; docs/DEPLOY.md explains the parameters.
 """
 
 
-def build(definitions: Definitions, settings: Settings | None = None) -> dict[str, Any]:
-    """The template for ``definitions``, its setting parameters defaulting to ``settings``."""
+def build(catalog: Catalog, settings: Settings | None = None) -> dict[str, Any]:
+    """The template for ``catalog``, its setting parameters defaulting to ``settings``."""
     settings = settings or Settings()
-    check(definitions, settings)
+    check(catalog, settings)
     resources = {
         **shared.resources(),
-        **functions.resources(definitions),
-        **triggers.http_api(definitions),
-        **triggers.schedules(definitions),
+        **functions.resources(catalog),
+        **triggers.http_api(catalog),
+        **triggers.schedules(catalog),
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "skiplock: a database-as-a-queue job engine on Lambda, HTTP API and RDS",
-        "Parameters": parameters.parameters(definitions, settings),
+        "Parameters": parameters.parameters(catalog, settings),
         "Resources": resources,
         "Outputs": _outputs(),
     }
 
 
-def check(definitions: Definitions, settings: Settings) -> None:
+def check(catalog: Catalog, settings: Settings) -> None:
     """Raise ValueError unless every lease outlives every invocation that may hold it."""
-    longest = max(f.timeout_seconds for f in definitions.functions)
+    longest = max(f.timeout_seconds for f in catalog.functions)
     if settings.lease_seconds <= longest:
         raise ValueError(
             f"LEASE_SECONDS ({settings.lease_seconds:g}) must exceed the longest function "
@@ -81,7 +81,7 @@ class _NoAliases(yaml.SafeDumper):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write (or --check) infra/aws/template.yaml.")
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    text = render(build(load()))
+    text = render(build(CATALOG))
     if not parser.parse_args(argv).check:
         TEMPLATE_FILE.write_text(text)
         print(f"wrote {TEMPLATE_FILE}")

@@ -7,16 +7,16 @@ import re
 from typing import Any
 
 from functions.aws_lambda import scheduled_event
+from functions.catalog import Catalog, Function, Route, Schedule
 from infra.aws.cfn import Resource, Resources, get_att, logical_id, ref, sub
 from infra.aws.functions import function_id
 from infra.cron import to_aws
-from infra.definitions import Definitions, Function, Route, Schedule
 
 API_TIMEOUT_CAP_MS = 30_000  # the most an HTTP API waits for an integration
 _EXECUTE_API = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}"
 
 
-def http_api(definitions: Definitions) -> Resources:
+def http_api(catalog: Catalog) -> Resources:
     """The HTTP API, its stage, and every function's integration, routes and permissions."""
     result: Resources = {
         "HttpApi": {
@@ -40,7 +40,7 @@ def http_api(definitions: Definitions) -> Resources:
             },
         },
     }
-    for function in definitions.functions:
+    for function in catalog.functions:
         result |= _integration(function)
     return result
 
@@ -69,7 +69,7 @@ def _integration(function: Function) -> Resources:
             "Type": "AWS::ApiGatewayV2::Route",
             "Properties": {
                 "ApiId": ref("HttpApi"),
-                "RouteKey": f"{route.method} {route.path}",
+                "RouteKey": route.key,
                 "Target": sub(f"integrations/${{{integration}}}"),
             },
         }
@@ -81,17 +81,17 @@ def _integration(function: Function) -> Resources:
     return result
 
 
-def schedules(definitions: Definitions) -> Resources:
+def schedules(catalog: Catalog) -> Resources:
     """An EventBridge rule per schedule, and the tick functions' asynchronous-invoke settings."""
     result: Resources = {}
-    for schedule in definitions.schedules:
+    for schedule in catalog.schedules:
         rule = logical_id(schedule.name, "Rule")
         result[rule] = _rule(schedule)
         source = get_att(rule, "Arn")
         result[logical_id(schedule.name, "Permission")] = _permission(
             schedule.target, "events.amazonaws.com", source
         )
-    for function in definitions.functions:
+    for function in catalog.functions:
         if function.trigger == "schedule":
             result[logical_id(function.name, "InvokeConfig")] = _no_retries(function)
     return result

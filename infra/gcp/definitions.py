@@ -1,4 +1,5 @@
-"""Writes infra/gcp/definitions.json, the functions and schedules as Terraform reads them."""
+"""Writes infra/gcp/definitions.json: the catalog's functions and schedules as Terraform reads
+them (Terraform cannot read Python)."""
 
 from __future__ import annotations
 
@@ -8,46 +9,46 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.definitions import Definitions, load
+from functions.catalog import CATALOG, Catalog
 
 DEFINITIONS_FILE = Path(__file__).with_name("definitions.json")
 
 
-def as_data(definitions: Definitions) -> dict[str, Any]:
-    """The definitions as JSON data, names dashed as Google Cloud resource names must be."""
+def as_data(catalog: Catalog) -> dict[str, Any]:
+    """The catalog as JSON data, names dashed as Google Cloud resource names must be."""
     functions = [
         {
             "name": f.name.replace("_", "-"),
-            "entry_point": f.entry_point,
+            "entry_point": f.name,  # the target in the source's main.py
             "trigger": f.trigger,
             "timeout_seconds": f.timeout_seconds,
             "memory_mb": f.memory_mb,
-            "routes": [f"{r.method} {r.path}" for r in f.routes],
+            "routes": [r.key for r in f.routes],
             "uses": list(f.uses),
         }
-        for f in definitions.functions
+        for f in catalog.functions
     ]
     schedules = [
         {
             "name": s.name,
             "cron": s.cron,
             "target": s.target.replace("_", "-"),
-            "path": definitions.function(s.target).routes[0].path,
+            "path": catalog.function(s.target).routes[0].path,
             "budget_seconds": s.budget_seconds,
         }
-        for s in definitions.schedules
+        for s in catalog.schedules
     ]
     return {"functions": functions, "schedules": schedules}
 
 
-def render(definitions: Definitions) -> str:
-    return json.dumps(as_data(definitions), indent=2) + "\n"
+def render(catalog: Catalog) -> str:
+    return json.dumps(as_data(catalog), indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write (or --check) infra/gcp/definitions.json.")
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    text = render(load())
+    text = render(CATALOG)
     if not parser.parse_args(argv).check:
         DEFINITIONS_FILE.write_text(text)
         print(f"wrote {DEFINITIONS_FILE}")

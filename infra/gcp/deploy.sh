@@ -18,7 +18,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 cd "$REPO"
 
-"$PYTHON" -m infra.gcp --check   # definitions.json must match infra/functions.toml
+"$PYTHON" -m infra.gcp --check   # definitions.json must match functions/catalog.py
 "$PYTHON" -m infra.package --target gcp
 
 cd infra/gcp

@@ -1,8 +1,9 @@
 """The Cloud Run functions' source root (infra/package.py ships this file as main.py).
 
 functions-framework puts only the source file's own folder on sys.path, so the entry points
-must sit at the root of the archive for `functions`, `common` and `infra` to import. Besides
-the five functions, it has the migration that infra/gcp/deploy.sh calls once per deploy.
+must sit at the root of the archive for `functions` and `common` to import. They are the
+functions of functions/catalog.py (exported as functions/main.py exports them) and the
+migration that infra/gcp/deploy.sh calls once per deploy.
 """
 
 from __future__ import annotations
@@ -14,16 +15,11 @@ import functions_framework
 
 from common.config import Settings
 from common.db import migrate
-from functions.main import list_jobs, schedule_tick, submit_job, update_jobs, worker_tick
+from functions.catalog import CATALOG
 
-__all__ = [
-    "list_jobs",
-    "migrate_database",
-    "schedule_tick",
-    "submit_job",
-    "update_jobs",
-    "worker_tick",
-]
+_targets = CATALOG.targets()
+globals().update(_targets)
+__all__ = [*_targets, "migrate_database"]
 
 
 @functions_framework.http

@@ -1,6 +1,6 @@
 # skiplock on Google Cloud: Cloud Run functions (2nd gen), Cloud Scheduler with OIDC for the
 # ticks, Cloud SQL for MySQL 8 on a private IP, Secret Manager. The functions and schedules come
-# from definitions.json, written from infra/functions.toml by `python -m infra.gcp`.
+# from definitions.json, written from functions/catalog.py by `python -m infra.gcp`.
 terraform {
   required_version = ">= 1.5"
   required_providers {

@@ -1,4 +1,4 @@
-"""functions/gateway.py: one app routing every path of infra/functions.toml to its function."""
+"""functions/gateway.py: one app routing every path of the catalog to its function."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-import infra.definitions
+from functions.catalog import CATALOG, Route
 from functions.gateway import create_gateway
 from tests.functions.client import Configure, FunctionClient, Functions, error_of, submit
 
@@ -23,34 +23,28 @@ PROBES: dict[str, tuple[Any, int]] = {
     "POST /ticks/schedule": ({"budget_seconds": 1}, 200),
     "POST /ticks/work": ({"budget_seconds": 0.2}, 200),
 }
-ROUTES = [
-    (function.entry_point, route)
-    for function in infra.definitions.load().functions
-    for route in function.routes
-]
+ROUTES = [(function.name, route) for function in CATALOG.functions for route in function.routes]
 
 
 def gateway() -> FunctionClient:
     """The gateway of every function; it reads MAX_PAYLOAD_BYTES when it is made."""
-    return FunctionClient(create_gateway(infra.definitions.load()))
+    return FunctionClient(create_gateway(CATALOG))
 
 
-def test_there_is_a_probe_for_every_route_of_functions_toml() -> None:
-    assert {f"{route.method} {route.path}" for _, route in ROUTES} == set(PROBES)
+def test_there_is_a_probe_for_every_route_of_the_catalog() -> None:
+    assert {route.key for _, route in ROUTES} == set(PROBES)
 
 
-@pytest.mark.parametrize(
-    ("entry_point", "route"), ROUTES, ids=[f"{r.method} {r.path}" for _, r in ROUTES]
-)
+@pytest.mark.parametrize(("name", "route"), ROUTES, ids=[r.key for _, r in ROUTES])
 def test_the_gateway_answers_each_route_as_the_function_it_names(
-    functions: Functions, entry_point: str, route: infra.definitions.Route
+    functions: Functions, name: str, route: Route
 ) -> None:
-    body, status = PROBES[f"{route.method} {route.path}"]
+    body, status = PROBES[route.key]
     job_id = submit(functions, type="noop")["id"]
     path = route.path.replace("{job_id}", str(job_id))
 
     through_gateway = gateway().request(route.method, path, json=body)
-    direct = functions.target(entry_point).request(route.method, path, json=body)
+    direct = functions.target(name).request(route.method, path, json=body)
 
     assert through_gateway.status_code == direct.status_code == status, through_gateway.text
     assert set(through_gateway.get_json()) == set(direct.get_json())
@@ -58,27 +52,45 @@ def test_the_gateway_answers_each_route_as_the_function_it_names(
         assert through_gateway.get_json() == direct.get_json()
 
 
-@pytest.mark.parametrize("path", ["/", "/nothing", "/jobs/1/attempts", "/ticks"])
-def test_the_gateway_answers_an_unknown_path_with_404_json(functions: Functions, path: str) -> None:
-    response = gateway().get(path)
-
-    assert response.status_code == 404
-    assert error_of(response)["code"] == "not_found"
-    assert error_of(response)["field"] == "path"
-
-
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("DELETE", "/jobs"), ("PUT", "/jobs/bulk"), ("DELETE", "/jobs/1"), ("GET", "/ticks/work")],
+    [("GET", "/"), ("GET", "/nothing"), ("GET", "/jobs/1/attempts"), ("POST", "/ticks")],
 )
-def test_the_gateway_answers_a_wrong_method_with_405_json(
+def test_the_gateway_answers_an_unknown_path_with_404_json_naming_it(
     functions: Functions, method: str, path: str
 ) -> None:
     response = gateway().request(method, path)
 
+    assert response.status_code == 404
+    assert error_of(response) == {
+        "code": "not_found",
+        "message": f"no route {method} {path}; see GET /openapi.json for the API",
+        "field": "path",
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/jobs", ["GET", "POST"]),
+        ("PUT", "/jobs/bulk", ["GET", "POST"]),  # GET /jobs/bulk is GET /jobs/{job_id}
+        ("DELETE", "/jobs/1", ["GET"]),
+        ("GET", "/ticks/work", ["POST"]),
+    ],
+)
+def test_the_gateway_answers_a_wrong_method_with_405_json_naming_the_allowed_ones(
+    functions: Functions, method: str, path: str, allowed: list[str]
+) -> None:
+    response = gateway().request(method, path)
+
     assert response.status_code == 405
-    assert error_of(response)["code"] == "method_not_allowed"
-    assert error_of(response)["field"] == "method"
+    assert error_of(response) == {
+        "code": "method_not_allowed",
+        "message": f"{method} {path} is not allowed; use {' or '.join(allowed)}",
+        "field": "method",
+    }
+    automatic = {"OPTIONS", "HEAD"} if "GET" in allowed else {"OPTIONS"}
+    assert set(response.headers["Allow"].split(", ")) == {*allowed, *automatic}
 
 
 def test_the_gateway_reads_get_jobs_bulk_as_the_job_id_bulk(functions: Functions) -> None:

@@ -13,7 +13,7 @@ import pytest
 from openapi_core.exceptions import OpenAPIError
 from openapi_spec_validator import validate
 
-import infra.definitions
+from functions.catalog import CATALOG
 from tests.functions.client import FunctionClient, raw_document
 
 A_JOB: dict[str, Any] = {
@@ -56,10 +56,10 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     assert raw_document()["openapi"].startswith("3.1")
 
 
-def test_the_document_has_exactly_the_routes_of_functions_toml() -> None:
+def test_the_document_has_exactly_the_routes_of_the_catalog() -> None:
     deployed = {
         (route.method.lower(), route.path)
-        for function in infra.definitions.load().functions
+        for function in CATALOG.functions
         for route in function.routes
     }
     documented = {

@@ -13,7 +13,7 @@ import flask
 import functions_framework
 
 from functions import _http, aws_lambda
-from infra.definitions import Definitions, load
+from functions.catalog import CATALOG, Catalog
 from tests.infra.events import _route_key, http_event
 
 SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
@@ -22,19 +22,16 @@ SCHEDULER_TOKEN = "scheduler-token-for-aws-tests"
 Answer = tuple[int, Any]
 
 
-def function_of(definitions: Definitions, method: str, path: str) -> str:
+def function_of(catalog: Catalog, method: str, path: str) -> str:
     """The name of the function an HTTP API would route ``method path`` to."""
-    key = _route_key(definitions, method, path)
-    return next(
-        f.name for f in definitions.functions for r in f.routes if f"{r.method} {r.path}" == key
-    )
+    key = _route_key(catalog, method, path)
+    return next(f.name for f in catalog.functions for r in f.routes if r.key == key)
 
 
 def via_lambda(method: str, path: str, **options: Any) -> Answer:
     """Ask through the function's Lambda handler, as API Gateway would."""
-    definitions = load()
-    handler = getattr(aws_lambda, function_of(definitions, method, path))
-    response = handler(http_event(definitions, method, path, **options), None)
+    handler = getattr(aws_lambda, function_of(CATALOG, method, path))
+    response = handler(http_event(CATALOG, method, path, **options), None)
     headers = {name.lower(): value for name, value in response["headers"].items()}
     assert headers["content-type"] == "application/json", headers
     body = response["body"]
@@ -45,7 +42,7 @@ def via_lambda(method: str, path: str, **options: Any) -> Answer:
 
 def via_framework(method: str, path: str, **options: Any) -> Answer:
     """Ask through functions-framework's test client, as Cloud Run functions would."""
-    target = function_of(load(), method, path)
+    target = function_of(CATALOG, method, path)
     token = options.get("token")
     client = _framework_app(target).test_client()
     response = client.open(

@@ -8,14 +8,14 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from infra.definitions import Definitions
+from functions.catalog import Catalog
 
 API_ID = "a1b2c3d4e5"
 HOST = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
 
 
 def http_event(
-    definitions: Definitions,
+    catalog: Catalog,
     method: str,
     path: str,
     *,
@@ -25,7 +25,7 @@ def http_event(
     base64_body: bool = False,
 ) -> dict[str, Any]:
     """The payload v2 event an HTTP API sends for ``method path`` (which must be routed)."""
-    route_key = _route_key(definitions, method, path)
+    route_key = _route_key(catalog, method, path)
     raw_body = "" if body is None else json.dumps(body)
     headers = {
         "accept": "application/json",
@@ -81,11 +81,11 @@ def _request_context(method: str, path: str, route_key: str) -> dict[str, Any]:
     }
 
 
-def _route_key(definitions: Definitions, method: str, path: str) -> str:
+def _route_key(catalog: Catalog, method: str, path: str) -> str:
     """The route an HTTP API matches ``method path`` to: the literal one before a {parameter}."""
     matches = sorted(
         (route.path.count("{"), f"{route.method} {route.path}")
-        for function in definitions.functions
+        for function in catalog.functions
         for route in function.routes
         if route.method == method and _path_parameters(route.path, path) is not None
     )

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, delete
 
 from common.models import job_attempts, jobs
 from functions import aws_lambda
+from functions.catalog import CATALOG, Schedule
 from infra.aws.cfn import logical_id
-from infra.definitions import Schedule, load
 from tests.infra.adapter import (
     API_TOKEN,
     SCHEDULER_TOKEN,
@@ -55,7 +55,7 @@ def empty(engine: Engine) -> None:
 
 
 def scenario(ask: Ask) -> list[Answer]:
-    """Every route of functions.toml, including refusals, from an empty database."""
+    """Every route of the catalog, including refusals, from an empty database."""
     answers: list[Answer] = []
 
     def call(method: str, path: str, token: str | None = API_TOKEN, **options: Any) -> Any:
@@ -99,7 +99,7 @@ def test_the_scenario_covers_every_route() -> None:
         return 200, {"id": 1, "ids": [1]}
 
     scenario(record)
-    routed = {(r.method, r.path) for f in load().functions for r in f.routes}
+    routed = {(r.method, r.path) for f in CATALOG.functions for r in f.routes}
     covered = {(m, "/jobs/{job_id}" if p.split("/")[-1].isdigit() else p) for m, p in asked}
     assert routed <= covered
 
@@ -118,7 +118,7 @@ def rule_input(schedule: Schedule) -> dict[str, Any]:
     return dict(json.loads(rule["Properties"]["Targets"][0]["Input"]))
 
 
-@pytest.mark.parametrize("schedule", load().schedules, ids=lambda s: s.name)
+@pytest.mark.parametrize("schedule", CATALOG.schedules, ids=lambda s: s.name)
 def test_a_scheduled_event_runs_its_tick_as_a_post_with_the_scheduler_token(
     configured: Engine, schedule: Schedule
 ) -> None:
@@ -126,7 +126,7 @@ def test_a_scheduled_event_runs_its_tick_as_a_post_with_the_scheduler_token(
     assert event == aws_lambda.scheduled_event(schedule)
     # What is under test is the event, not a 50 s wait: stop once the two jobs have started.
     event["body"] |= {"budget_seconds": 3, "max_jobs": 2}
-    route = load().function(schedule.target).routes[0]
+    route = CATALOG.function(schedule.target).routes[0]
     answers = []
     for run in ("lambda", "framework"):
         empty(configured)

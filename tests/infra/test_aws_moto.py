@@ -29,9 +29,9 @@ from moto.cloudformation import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from functions.aws_lambda import scheduled_event
+from functions.catalog import CATALOG, Function, Schedule
 from infra.aws.cfn import dashed
 from infra.cron import to_aws
-from infra.definitions import Function, Schedule, load
 from tests.infra.template import TEMPLATE_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
@@ -161,10 +161,10 @@ def test_the_migration_is_asked_to_run_for_the_deployed_artifact(
     assert event["ResourceProperties"]["ArtifactKey"] == "skiplock/a.zip"
     config = stack.function("migrate_database")["Configuration"]
     assert config["Handler"] == "functions.aws_lambda.migrate_database"
-    assert config["Timeout"] > max(f.timeout_seconds for f in load().functions)
+    assert config["Timeout"] > max(f.timeout_seconds for f in CATALOG.functions)
 
 
-@pytest.mark.parametrize("function", load().functions, ids=lambda f: f.name)
+@pytest.mark.parametrize("function", CATALOG.functions, ids=lambda f: f.name)
 def test_each_function_is_deployed_with_its_handler_limits_and_network(
     stack: Deployed, function: Function
 ) -> None:
@@ -183,7 +183,7 @@ def test_each_function_is_deployed_with_its_handler_limits_and_network(
     assert variables["S3_BUCKET"] == stack.physical_id("Bucket")
 
 
-@pytest.mark.parametrize("function", load().functions, ids=lambda f: f.name)
+@pytest.mark.parametrize("function", CATALOG.functions, ids=lambda f: f.name)
 def test_each_route_may_invoke_its_function_through_the_api(
     stack: Deployed, function: Function
 ) -> None:
@@ -195,7 +195,7 @@ def test_each_route_may_invoke_its_function_through_the_api(
     assert granted == {r.method + re.sub(r"\{\w+\}", "*", r.path) for r in function.routes}
 
 
-@pytest.mark.parametrize("schedule", load().schedules, ids=lambda s: s.name)
+@pytest.mark.parametrize("schedule", CATALOG.schedules, ids=lambda s: s.name)
 def test_each_schedule_fires_its_target_with_its_event(stack: Deployed, schedule: Schedule) -> None:
     events = stack.client["events"]
     rule = events.describe_rule(Name=f"{STACK}-{schedule.name}")
@@ -215,7 +215,7 @@ def test_each_schedule_fires_its_target_with_its_event(stack: Deployed, schedule
 def test_only_the_worker_may_write_the_bucket(stack: Deployed) -> None:
     iam = stack.client["iam"]
     bucket = stack.physical_id("Bucket")
-    for function in load().functions:
+    for function in CATALOG.functions:
         role = stack.function(function.name)["Configuration"]["Role"].rsplit("/", 1)[1]
         (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
         document = json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name))
@@ -244,5 +244,5 @@ def test_each_function_logs_to_its_own_group(stack: Deployed) -> None:
         g["logGroupName"]: g.get("retentionInDays")
         for g in stack.client["logs"].describe_log_groups()["logGroups"]
     }
-    for function in load().functions:
+    for function in CATALOG.functions:
         assert groups[f"/aws/lambda/{STACK}-{dashed(function.name)}"] == 30

@@ -1,5 +1,5 @@
-"""infra/aws/template.yaml: current with functions.toml, accepted by cfn-lint, and saying
-what functions.toml says (functions, routes, schedules, limits, least privilege)."""
+"""infra/aws/template.yaml: current with the catalog, accepted by cfn-lint, and saying
+what the catalog says (functions, routes, schedules, limits, least privilege)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from common.config import Settings
+from functions.catalog import CATALOG, Catalog, Function, Route, Schedule
 from infra.aws import template as generator
 from infra.aws.cfn import logical_id
 from infra.aws.functions import function_id
 from infra.cron import to_aws
-from infra.definitions import Definitions, Function, Route, Schedule, load
 from tests.infra.template import TEMPLATE_FILE, resources_of, statements, template
 
 
-def test_the_checked_in_template_is_what_functions_toml_gives() -> None:
-    regenerated = generator.render(generator.build(load()))
+def test_the_checked_in_template_is_what_the_catalog_gives() -> None:
+    regenerated = generator.render(generator.build(CATALOG))
     assert TEMPLATE_FILE.read_text() == regenerated, "run `python -m infra.aws`"
 
 
@@ -40,17 +40,16 @@ def test_cfn_lint_finds_nothing() -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def _with(definitions: Definitions, **changes: Any) -> Definitions:
-    return dataclasses.replace(definitions, **changes)
+def _with(catalog: Catalog, **changes: Any) -> Catalog:
+    return dataclasses.replace(catalog, **changes)
 
 
-def test_a_function_or_schedule_added_to_functions_toml_alone_makes_the_template_stale() -> None:
-    definitions = load()
-    extra = Function("purge_jobs", "purge_jobs", "schedule", 30, 256, (Route("POST", "/ticks/x"),))
+def test_a_function_or_schedule_added_to_the_catalog_alone_makes_the_template_stale() -> None:
+    extra = Function("purge_jobs", "schedule", 30, 256, (Route("POST", "/ticks/x"),))
     added = _with(
-        definitions,
-        functions=(*definitions.functions, extra),
-        schedules=(*definitions.schedules, Schedule("purge", "0 3 * * *", "purge_jobs", 10)),
+        CATALOG,
+        functions=(*CATALOG.functions, extra),
+        schedules=(*CATALOG.schedules, Schedule("purge", "0 3 * * *", "purge_jobs", 10)),
     )
     stale = generator.render(generator.build(added))
     assert stale != TEMPLATE_FILE.read_text()
@@ -59,10 +58,10 @@ def test_a_function_or_schedule_added_to_functions_toml_alone_makes_the_template
 
 def test_there_is_a_lambda_function_per_function() -> None:
     functions = resources_of("AWS::Lambda::Function")
-    assert set(functions) == {function_id(f.name) for f in load().functions} | {
+    assert set(functions) == {function_id(f.name) for f in CATALOG.functions} | {
         "MigrateDatabaseFunction"
     }
-    for function in load().functions:
+    for function in CATALOG.functions:
         properties = functions[function_id(function.name)]["Properties"]
         assert properties["Handler"] == f"functions.aws_lambda.{function.name}"
         assert properties["Timeout"] == function.timeout_seconds
@@ -77,9 +76,7 @@ def test_the_http_api_routes_every_route_to_its_function() -> None:
         integration = route["Properties"]["Target"]["Fn::Sub"].removeprefix("integrations/${")
         uri = integrations[integration.rstrip("}")]["Properties"]["IntegrationUri"]
         routed[route["Properties"]["RouteKey"]] = uri["Fn::GetAtt"][0]
-    expected = {
-        f"{r.method} {r.path}": function_id(f.name) for f in load().functions for r in f.routes
-    }
+    expected = {r.key: function_id(f.name) for f in CATALOG.functions for r in f.routes}
     assert routed == expected
     for integration in integrations.values():
         assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
@@ -102,8 +99,8 @@ def test_the_routes_cover_every_path_of_the_api_document() -> None:
 
 def test_each_schedule_is_a_rule_firing_its_target_with_its_budget() -> None:
     rules = resources_of("AWS::Events::Rule")
-    assert set(rules) == {logical_id(s.name, "Rule") for s in load().schedules}
-    for schedule in load().schedules:
+    assert set(rules) == {logical_id(s.name, "Rule") for s in CATALOG.schedules}
+    for schedule in CATALOG.schedules:
         properties = rules[logical_id(schedule.name, "Rule")]["Properties"]
         assert properties["ScheduleExpression"] == to_aws(schedule.cron)
         (target,) = properties["Targets"]
@@ -113,26 +110,33 @@ def test_each_schedule_is_a_rule_firing_its_target_with_its_budget() -> None:
 
 def test_budgets_fit_in_timeouts_and_leases_outlive_them() -> None:
     functions = resources_of("AWS::Lambda::Function")
-    for schedule in load().schedules:
+    for schedule in CATALOG.schedules:
         timeout = functions[function_id(schedule.target)]["Properties"]["Timeout"]
         assert schedule.budget_seconds < timeout
     lease = template()["Parameters"]["LeaseSeconds"]
     longest = max(f["Properties"]["Timeout"] for f in functions.values() if f["DependsOn"][1:])
     assert lease["MinValue"] > longest
     assert lease["Default"] >= lease["MinValue"]
-    for function in functions.values():
-        variables = function["Properties"]["Environment"]["Variables"]
-        if "WORKER_BUDGET_SECONDS" in variables:
-            assert float(variables["WORKER_BUDGET_SECONDS"]) < function["Properties"]["Timeout"]
+    budgeted = {
+        name: function["Properties"]
+        for name, function in functions.items()
+        if "WORKER_BUDGET_SECONDS" in function["Properties"]["Environment"]["Variables"]
+    }
+    assert set(budgeted) == {function_id(s.target) for s in CATALOG.schedules}
+    for properties in budgeted.values():
+        budget = properties["Environment"]["Variables"]["WORKER_BUDGET_SECONDS"]
+        assert float(budget) < properties["Timeout"]
 
 
 def test_a_lease_no_longer_than_a_timeout_is_refused() -> None:
     with pytest.raises(ValueError, match="LEASE_SECONDS"):
-        generator.build(load(), Settings(lease_seconds=60))
+        generator.build(CATALOG, Settings(lease_seconds=60))
 
 
 def test_the_api_never_waits_longer_than_http_api_allows() -> None:
-    for integration in resources_of("AWS::ApiGatewayV2::Integration").values():
+    integrations = resources_of("AWS::ApiGatewayV2::Integration")
+    assert len(integrations) == len(CATALOG.functions)
+    for integration in integrations.values():
         assert integration["Properties"]["TimeoutInMillis"] <= 30_000
 
 
@@ -146,7 +150,7 @@ def _granted(function: str) -> dict[str, list[Any]]:
     return grants
 
 
-@pytest.mark.parametrize("function", load().functions, ids=lambda f: f.name)
+@pytest.mark.parametrize("function", CATALOG.functions, ids=lambda f: f.name)
 def test_each_function_is_granted_only_what_it_uses(function: Function) -> None:
     grants = _granted(function.name)
     secrets = {r["Ref"] for r in grants["secretsmanager:GetSecretValue"]}

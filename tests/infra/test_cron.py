@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from functions.catalog import CATALOG, Schedule
 from infra.cron import to_aws
-from infra.definitions import Schedule, load
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,6 @@ def test_what_eventbridge_cannot_say_is_refused(cron: str, error: str) -> None:
         to_aws(cron)
 
 
-@pytest.mark.parametrize("schedule", load().schedules, ids=lambda s: s.name)
-def test_every_schedule_of_functions_toml_converts(schedule: Schedule) -> None:
+@pytest.mark.parametrize("schedule", CATALOG.schedules, ids=lambda s: s.name)
+def test_every_schedule_of_catalog_converts(schedule: Schedule) -> None:
     assert to_aws(schedule.cron).startswith("cron(")

@@ -1,4 +1,4 @@
-"""infra/gcp: definitions.json is current with functions.toml, and the Terraform is formatted
+"""infra/gcp: definitions.json is current with the catalog, and the Terraform is formatted
 and its locals evaluate on it. `terraform validate` is not run: it needs the google provider,
 which only registry.terraform.io serves (not reachable here). Skipped without terraform."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.definitions import load
+from functions.catalog import CATALOG
 from infra.gcp import definitions as generator
 
 GCP = Path(generator.__file__).parent
@@ -20,8 +20,8 @@ TERRAFORM = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed")
 
 
-def test_definitions_json_is_what_functions_toml_gives() -> None:
-    assert generator.DEFINITIONS_FILE.read_text() == generator.render(load())
+def test_definitions_json_is_what_the_catalog_gives() -> None:
+    assert generator.DEFINITIONS_FILE.read_text() == generator.render(CATALOG)
 
 
 def test_each_schedule_posts_to_its_targets_tick_route() -> None:
@@ -55,10 +55,10 @@ def test_the_terraform_locals_evaluate_on_the_definitions(tmp_path: Path) -> Non
     assert terraform("apply", "-auto-approve", cwd=tmp_path).returncode == 0
     run = terraform("output", "-json", cwd=tmp_path)
     values = {k: v["value"] for k, v in json.loads(run.stdout).items()}
-    schedules = load().schedules
+    schedules = CATALOG.schedules
     assert values["budgets"] == {
         s.target.replace("_", "-"): max(x.budget_seconds for x in schedules if x.target == s.target)
         for s in schedules
     }
-    http = {f.name.replace("_", "-") for f in load().functions if f.trigger == "http"}
+    http = {f.name.replace("_", "-") for f in CATALOG.functions if f.trigger == "http"}
     assert set(values["http"]) == http

@@ -11,9 +11,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from functions.catalog import CATALOG
 from infra import package
 from infra.aws.functions import ADAPTER
-from infra.definitions import load
 from tests.infra.template import resources_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,8 @@ def test_pip_installs_the_pinned_requirements_as_lambda_wheels(tmp_path: Path) -
 def test_the_zip_holds_the_code_the_handlers_need(tmp_path: Path) -> None:
     out = package.build(out=tmp_path / "a.zip", install=fake_install)
     names = set(zipfile.ZipFile(out).namelist())
-    assert {"fakedep/__init__.py", "infra/functions.toml", "infra/definitions.py"} <= names
+    assert {"fakedep/__init__.py", "functions/catalog.py", "functions/main.py"} <= names
+    assert not [n for n in names if n.startswith("infra/")], "the functions need no infra/"
     assert "common/db.py" in names and "common/migrations/env.py" in names
     for function in resources_of("AWS::Lambda::Function").values():
         module, _ = function["Properties"]["Handler"].rsplit(".", 1)
@@ -58,7 +59,8 @@ def test_the_gcp_source_has_each_target_in_its_root_main(tmp_path: Path) -> None
     source = tmp_path / "source"
     zipfile.ZipFile(out).extractall(source)
     assert (source / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()
-    targets = [f.entry_point for f in load().functions] + ["migrate_database"]
+    assert not (source / "infra").exists()
+    targets = [f.name for f in CATALOG.functions] + ["migrate_database"]
     script = (
         "import sys, functions_framework\n"
         "for target in sys.argv[2:]:\n"

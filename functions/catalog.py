@@ -1,0 +1,172 @@
+"""The catalog: every function, its HTTP routes, and the cron schedules that fire the ticks.
+
+The one list of what is deployed. The gateway, functions/main.py, the Lambda handlers and the
+GCP entry points are made from it, the local cron fires its schedules, and infra/ generates
+the AWS template and the Terraform's definitions.json from it (tests check they agree).
+A function's code is the function ``<name>`` of functions/<name>.py; that name is also its
+functions-framework target, its Lambda handler and its GCP entry point. ``uses`` lists the
+cloud resources a function is granted beyond the database and its tokens; the templates grant
+them to no other function.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+TRIGGERS = ("http", "schedule")
+USES = ("bucket", "email")
+HttpFunction = Callable[[Any], Any]  # takes a flask.Request, answers what Flask accepts
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # with {name} placeholders, as API gateways write them
+
+    @classmethod
+    def parse(cls, text: str) -> Route:
+        """``"GET /jobs"`` -> ``Route("GET", "/jobs")``."""
+        method, path = text.split()
+        return cls(method.upper(), path)
+
+    @property
+    def key(self) -> str:
+        """The route as API gateways key it: ``GET /jobs/{job_id}``."""
+        return f"{self.method} {self.path}"
+
+
+def routes(*texts: str) -> tuple[Route, ...]:
+    return tuple(Route.parse(text) for text in texts)
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    trigger: str  # one of TRIGGERS
+    timeout_seconds: int
+    memory_mb: int
+    routes: tuple[Route, ...]
+    uses: tuple[str, ...] = ()  # one or more of USES
+
+    def code(self) -> HttpFunction:
+        """The function itself: ``name`` in functions/<name>.py, imported on first call."""
+        module = importlib.import_module(f"functions.{self.name}")
+        function: HttpFunction = getattr(module, self.name)
+        return function
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    cron: str  # five fields (minute hour day month weekday), UTC
+    target: str  # the name of a schedule-triggered function
+    budget_seconds: float  # how long each tick may work; below the target's timeout
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Functions and schedules, checked by :func:`check` when made."""
+
+    functions: tuple[Function, ...]
+    schedules: tuple[Schedule, ...]
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def function(self, name: str) -> Function:
+        return next(f for f in self.functions if f.name == name)
+
+    def schedules_of(self, name: str) -> tuple[Schedule, ...]:
+        """The schedules that fire the function ``name``."""
+        return tuple(s for s in self.schedules if s.target == name)
+
+    def targets(self) -> dict[str, HttpFunction]:
+        """Every function's code by name: what functions/main.py exports for deployment."""
+        return {function.name: function.code() for function in self.functions}
+
+
+def check(catalog: Catalog) -> None:
+    """Raise ValueError where the catalog cannot be deployed as written."""
+    names = [f.name for f in catalog.functions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"function names repeat: {names}")
+    for schedule in catalog.schedules:
+        _check_schedule(schedule, names, catalog)
+    for function in catalog.functions:
+        _check_function(function, catalog)
+
+
+def _check_function(function: Function, catalog: Catalog) -> None:
+    if function.trigger not in TRIGGERS:
+        raise ValueError(f"function {function.name}: trigger must be one of {TRIGGERS}")
+    unknown = set(function.uses) - set(USES)
+    if unknown:
+        raise ValueError(f"function {function.name}: unknown uses {sorted(unknown)}")
+    if function.trigger == "schedule" and not catalog.schedules_of(function.name):
+        raise ValueError(f"function {function.name} is schedule-triggered but no schedule fires it")
+
+
+def _check_schedule(schedule: Schedule, names: list[str], catalog: Catalog) -> None:
+    if schedule.target not in names:
+        raise ValueError(f"schedule {schedule.name} targets unknown {schedule.target}")
+    target = catalog.function(schedule.target)
+    if target.trigger != "schedule":
+        raise ValueError(f"schedule {schedule.name} targets {target.name}, not schedule-triggered")
+    if len(schedule.cron.split()) != 5:
+        raise ValueError(f"schedule {schedule.name}: cron needs five fields, got {schedule.cron!r}")
+    if not 0 < schedule.budget_seconds < target.timeout_seconds:
+        raise ValueError(
+            f"schedule {schedule.name}: budget {schedule.budget_seconds}s must be above 0 and "
+            f"below {target.name}'s timeout ({target.timeout_seconds}s)"
+        )
+
+
+CATALOG = Catalog(
+    functions=(
+        Function(
+            "submit_job",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes("POST /jobs", "POST /jobs/add-job", "POST /jobs/bulk"),
+        ),
+        Function(
+            "list_jobs",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes("GET /jobs", "GET /jobs/{job_id}", "GET /openapi.json"),
+        ),
+        Function(
+            "update_jobs",
+            trigger="http",
+            timeout_seconds=60,
+            memory_mb=256,
+            routes=routes("POST /jobs/update", "GET /jobs/update"),
+        ),
+        Function(
+            "schedule_tick",
+            trigger="schedule",
+            timeout_seconds=60,
+            memory_mb=256,
+            routes=routes("POST /ticks/schedule"),
+        ),
+        Function(
+            "worker_tick",
+            trigger="schedule",
+            timeout_seconds=60,
+            memory_mb=512,
+            routes=routes("POST /ticks/work"),
+            uses=("bucket", "email"),  # runs the jobs: writes to S3, sends through SES
+        ),
+    ),
+    # A worker tick's budget stays well inside its function's timeout; the lease
+    # (LEASE_SECONDS, 120) outlives both.
+    schedules=(
+        Schedule("schedule-tick", cron="* * * * *", target="schedule_tick", budget_seconds=20),
+        Schedule("worker-tick", cron="* * * * *", target="worker_tick", budget_seconds=50),
+    ),
+)
