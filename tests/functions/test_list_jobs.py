@@ -111,6 +111,13 @@ def test_an_invalid_list_parameter_is_refused_with_400_naming_it(
     assert error_of(response)["field"] == field
 
 
+@pytest.mark.parametrize("path", ["/jobs", "/jobs/999999", "/jobs/abc", "/openapi.json"])
+def test_every_answer_ends_with_a_newline(functions: Functions, path: str) -> None:
+    response = functions.list_jobs.get(path)
+
+    assert response.data.endswith(b"}\n")
+
+
 def test_limit_accepts_1_to_500(functions: Functions, engine: Engine) -> None:
     make_jobs(engine, 2, Status.CREATED)
 
