@@ -60,6 +60,7 @@ class Settings:
     worker_batch_size: int = 10
     worker_budget_seconds: float = 50.0
     worker_poll_seconds: float = 0.05
+    schedule_budget_seconds: float = 20.0
     max_payload_bytes: int = 256 * 1024
     retention_seconds: float = 7 * 24 * 3600.0
     builtin_job_types: bool = True
@@ -102,6 +103,9 @@ class Settings:
             worker_batch_size=_read(e, "WORKER_BATCH_SIZE", d.worker_batch_size, int),
             worker_budget_seconds=_read(e, "WORKER_BUDGET_SECONDS", d.worker_budget_seconds, float),
             worker_poll_seconds=_read(e, "WORKER_POLL_SECONDS", d.worker_poll_seconds, float),
+            schedule_budget_seconds=_read(
+                e, "SCHEDULE_BUDGET_SECONDS", d.schedule_budget_seconds, float
+            ),
             max_payload_bytes=_read(e, "MAX_PAYLOAD_BYTES", d.max_payload_bytes, int),
             retention_seconds=_read(e, "RETENTION_SECONDS", d.retention_seconds, float),
             builtin_job_types=_read(e, "BUILTIN_JOB_TYPES", d.builtin_job_types, _flag),

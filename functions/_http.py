@@ -8,10 +8,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 import flask
 from sqlalchemy import Engine
@@ -107,10 +108,35 @@ def json_body(request: flask.Request, *, optional: bool = False) -> dict[str, An
     return body
 
 
+def reject_unknown(
+    body: Mapping[str, Any], allowed: Collection[str], prefix: str = "", *, what: str = "field"
+) -> None:
+    """400 naming the first (sorted) key of ``body`` that is not in ``allowed``, as ``prefix+key``.
+
+    ``what`` names the kind of key in the message: "field", or "query parameter" for
+    ``request.args``.
+    """
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        name = prefix + unknown[0]
+        known = ", ".join(sorted(allowed)) or "none"
+        raise ValidationError(f"unknown {what} {name!r} (known: {known})", field=name)
+
+
+def is_integer(value: object) -> TypeGuard[int]:
+    """A JSON integer: an int, and not a bool (``True`` is an int to Python, not to JSON)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A JSON number: an integer or a finite float (Python's json reads NaN and Infinity)."""
+    return is_integer(value) or (isinstance(value, float) and math.isfinite(value))
+
+
 def respond(body: Any, status: int = 200) -> flask.Response:
-    return flask.Response(
-        json.dumps(body, default=_json_default), status=status, mimetype="application/json"
-    )
+    """``body`` as JSON; the newline keeps a terminal's prompt off the answer's last line."""
+    text = json.dumps(body, default=_json_default) + "\n"
+    return flask.Response(text, status=status, mimetype="application/json")
 
 
 def error_response(exc: SkiplockError) -> flask.Response:

@@ -6,6 +6,7 @@ from typing import Any
 
 from functions._http import iso
 
+MAX_JOB_ID = 2**63 - 1  # a BIGINT; a larger id cannot even be sent to the database
 TIME_FIELDS = ("run_at", "locked_until", "created_at", "updated_at", "started_at", "finished_at")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,13 @@ from common.maintenance import JobFilter
 from common.queries import attempt_history, get_job
 from common.queries import list_jobs as query_jobs
 from common.states import Status
-from functions._http import engine, respond, serve
-from functions.jobs_json import attempt_json, job_json
+from functions._http import engine, reject_unknown, respond, serve
+from functions.jobs_json import MAX_JOB_ID, attempt_json, job_json
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+LIST_PARAMETERS = ("status", "type", "queue", "limit", "cursor")
 
 
 @functions_framework.http
@@ -31,25 +33,25 @@ def list_jobs(request: flask.Request) -> Any:
 
 def _route(request: flask.Request) -> flask.Response:
     parts = [part for part in request.path.split("/") if part]
-    if parts == ["openapi.json"]:
-        return respond(openapi_document())
     if parts == ["jobs"]:
-        return _list(request)
+        reject_unknown(request.args, LIST_PARAMETERS, what="query parameter")
+        return _list(request.args)
+    if parts == ["openapi.json"]:
+        reject_unknown(request.args, (), what="query parameter")
+        return respond(openapi_document())
     if len(parts) == 2 and parts[0] == "jobs":
+        reject_unknown(request.args, (), what="query parameter")
         return _one(parts[1])
     raise NotFound(f"no such path {request.path}", field="path")
 
 
-def _list(request: flask.Request) -> flask.Response:
-    args = request.args
+def _list(args: Mapping[str, str]) -> flask.Response:
     where = JobFilter(
         status=parse_status(args.get("status")),
         type=args.get("type") or None,
         queue=args.get("queue") or None,
     )
-    limit = _int_arg(args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    cursor = args.get("cursor") or None
-    before = None if cursor is None else _int_arg(cursor, "cursor", 0, 1, 2**63 - 1)
+    limit, before = _limit(args.get("limit")), _cursor(args.get("cursor"))
     with engine().connect() as conn:
         rows, next_before = query_jobs(conn, where, limit=limit, before_id=before)
     next_cursor = None if next_before is None else str(next_before)
@@ -57,9 +59,14 @@ def _list(request: flask.Request) -> flask.Response:
 
 
 def _one(raw_id: str) -> flask.Response:
-    job_id = _int_arg(raw_id, "id", 0, 1, 2**63 - 1)
+    job_id = _job_id(raw_id)
+    if job_id is None:
+        raise ValidationError(f"job_id must be an integer from 1 to {MAX_JOB_ID}", field="job_id")
     with engine().connect() as conn:
-        job = get_job(conn, job_id)
+        try:
+            job = get_job(conn, job_id)
+        except NotFound as exc:  # common names the id "id"; this path calls it job_id
+            raise NotFound(exc.message, field="job_id") from None
         history = attempt_history(conn, job_id)
     return respond({**job_json(job), "attempt_history": [attempt_json(a) for a in history]})
 
@@ -80,13 +87,34 @@ def openapi_document() -> dict[str, Any]:
     return json.loads(OPENAPI_FILE.read_text())
 
 
-def _int_arg(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+def _limit(raw: str | None) -> int:
     if raw is None or raw == "":
-        return default
+        return DEFAULT_LIMIT
     try:
         value = int(raw)
     except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}", field=name)
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
     return value
+
+
+def _cursor(raw: str | None) -> int | None:
+    """The job id a next_cursor stands for; what it holds is no business of the client's."""
+    if raw is None or raw == "":
+        return None
+    before = _job_id(raw)
+    if before is None:
+        raise ValidationError(
+            "cursor is not one this API gave out: pass next_cursor of the previous page",
+            field="cursor",
+        )
+    return before
+
+
+def _job_id(raw: str) -> int | None:
+    """A job id written as the API writes one (decimal digits only), or None."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_JOB_ID else None

@@ -10,20 +10,20 @@ import functions_framework
 
 from common.schedule import schedule_tick as run_schedule_tick
 from functions._http import engine, respond, serve, settings
-from functions.ticks import parse_tick
-
-MAX_BUDGET_SECONDS = 50.0
+from functions.ticks import parse_schedule_tick
 
 
 @functions_framework.http
 def schedule_tick(request: flask.Request) -> Any:
-    """Promote due and retryable jobs, recover expired leases, prune old finished jobs."""
+    """Promote due and retryable jobs, recover expired leases, prune old finished jobs, for at
+    most SCHEDULE_BUDGET_SECONDS (or the asked budget)."""
     return serve(request, _tick, methods={"POST"}, tick=True)
 
 
 def _tick(request: flask.Request) -> flask.Response:
-    tick = parse_tick(request, MAX_BUDGET_SECONDS)
+    config = settings()
+    budget = parse_schedule_tick(request, config.schedule_budget_seconds)
     summary = run_schedule_tick(
-        engine(), budget_seconds=tick.budget_seconds, retention_seconds=settings().retention_seconds
+        engine(), budget_seconds=budget, retention_seconds=config.retention_seconds
     )
     return respond(asdict(summary))

@@ -1,4 +1,8 @@
-"""update_jobs: POST /jobs/update retries or cancels jobs by ids or by filter."""
+"""update_jobs: POST /jobs/update retries or cancels jobs by ids or by filter.
+
+A filter that names no status, type or queue would act on every job in the database, so it must
+say so: ``{"all": true}``. ``all`` with a narrowing field is refused rather than guessed at.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ import functions_framework
 
 from common.errors import MethodNotAllowed, ValidationError
 from common.maintenance import JobFilter, cancel_jobs, retry_jobs
-from functions._http import engine, json_body, respond, serve
+from common.states import Status
+from functions._http import engine, is_integer, json_body, reject_unknown, respond, serve
+from functions.jobs_json import MAX_JOB_ID
 from functions.list_jobs import parse_status
 
 ACTIONS = {"retry": retry_jobs, "cancel": cancel_jobs}
 MAX_IDS = 10_000
-MAX_ID = 2**63 - 1  # a BIGINT; a larger id cannot even be sent to the database
-FILTER_FIELDS = {"status", "type", "queue"}
+FIELDS = ("action", "ids", "filter")
+FILTER_FIELDS = ("status", "type", "queue", "all")
 
 
 @functions_framework.http
@@ -36,9 +42,7 @@ def _refuse_get(request: flask.Request) -> flask.Response:
 
 def _update(request: flask.Request) -> flask.Response:
     body = json_body(request)
-    unknown = sorted(set(body) - {"action", "ids", "filter"})
-    if unknown:
-        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    reject_unknown(body, FIELDS)
     name = body.get("action")
     action = ACTIONS.get(name) if isinstance(name, str) else None
     if action is None:
@@ -56,7 +60,7 @@ def _ids(raw: Any) -> list[int]:
     valid = (
         isinstance(raw, list)
         and len(raw) <= MAX_IDS
-        and all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in raw)
+        and all(is_integer(i) and 0 < i <= MAX_JOB_ID for i in raw)
     )
     if not valid:
         raise ValidationError(f"ids must be a list of up to {MAX_IDS} job ids", field="ids")
@@ -65,18 +69,47 @@ def _ids(raw: Any) -> list[int]:
 
 def _filter(raw: Any) -> JobFilter:
     if not isinstance(raw, dict):
-        raise ValidationError("filter must be an object with status, type, queue", field="filter")
-    unknown = sorted(set(raw) - FILTER_FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown filter field {unknown[0]!r}", field=f"filter.{unknown[0]}")
-    for name in FILTER_FIELDS - {"status"}:
-        if raw.get(name) is not None and not isinstance(raw[name], str):
-            raise ValidationError(f"filter.{name} must be a string", field=f"filter.{name}")
-    status = raw.get("status")
-    if status is not None and not isinstance(status, str):
+        raise ValidationError(
+            'filter must be an object with status, type, queue, or "all": true', field="filter"
+        )
+    reject_unknown(raw, FILTER_FIELDS, prefix="filter.")
+    where = JobFilter(
+        status=_filter_status(raw.get("status")),
+        type=_filter_name(raw, "type"),
+        queue=_filter_name(raw, "queue"),
+    )
+    _check_all(raw.get("all", False), narrowed=where != JobFilter())
+    return where
+
+
+def _filter_status(raw: Any) -> Status | None:
+    if raw is not None and not isinstance(raw, str):
         raise ValidationError("filter.status must be a string", field="filter.status")
     try:
-        parsed_status = parse_status(status)
+        return parse_status(raw)
     except ValidationError as exc:
         raise ValidationError(exc.message, field="filter.status") from None
-    return JobFilter(status=parsed_status, type=raw.get("type"), queue=raw.get("queue"))
+
+
+def _filter_name(raw: dict[str, Any], name: str) -> str | None:
+    """filter.type or filter.queue; null and "" match any, as in GET /jobs."""
+    value = raw.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"filter.{name} must be a string", field=f"filter.{name}")
+    return value or None
+
+
+def _check_all(every: Any, *, narrowed: bool) -> None:
+    """Acting on every job must be asked for with "all": true, and then only that."""
+    if not isinstance(every, bool):
+        raise ValidationError("filter.all must be true or false", field="filter.all")
+    if every and narrowed:
+        raise ValidationError(
+            "filter.all: true means every job; it cannot be given with status, type or queue",
+            field="filter.all",
+        )
+    if not every and not narrowed:
+        raise ValidationError(
+            'this filter matches every job: give status, type or queue, or "all": true',
+            field="filter",
+        )

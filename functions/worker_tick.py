@@ -12,7 +12,7 @@ import functions_framework
 
 from common.worker import TickOptions, work_tick
 from functions._http import engine, registry, respond, serve, settings
-from functions.ticks import parse_tick
+from functions.ticks import parse_work_tick
 
 
 @functions_framework.http
@@ -23,7 +23,7 @@ def worker_tick(request: flask.Request) -> Any:
 
 def _tick(request: flask.Request) -> flask.Response:
     config = settings()
-    tick = parse_tick(request, config.worker_budget_seconds)
+    tick = parse_work_tick(request, config.worker_budget_seconds)
     options = TickOptions(
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         budget_seconds=tick.budget_seconds,

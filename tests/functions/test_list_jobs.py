@@ -111,6 +111,47 @@ def test_an_invalid_list_parameter_is_refused_with_400_naming_it(
     assert error_of(response)["field"] == field
 
 
+@pytest.mark.parametrize("cursor", ["abc", "0", "+5", str(2**63)])
+def test_a_cursor_not_given_out_is_refused_without_telling_what_it_holds(
+    functions: Functions, cursor: str
+) -> None:
+    response = functions.list_jobs.get("/jobs", query={"cursor": cursor})
+
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "cursor"
+    assert "next_cursor" in error_of(response)["message"]
+    assert "integer" not in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/jobs", {"foo": "1"}, "foo"),
+        ("/jobs", {"status": "FAILED", "Limit": "5"}, "Limit"),
+        ("/jobs/1", {"status": "FAILED"}, "status"),
+        ("/openapi.json", {"v": "2"}, "v"),
+    ],
+)
+def test_an_unknown_query_parameter_is_refused_with_400_naming_it(
+    functions: Functions, engine: Engine, path: str, query: dict[str, str], field: str
+) -> None:
+    make_job(engine, Status.CREATED)
+
+    response = functions.list_jobs.get(path, query=query)
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid"
+    assert error_of(response)["field"] == field
+    assert repr(field) in error_of(response)["message"]
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/jobs/999999", "/jobs/abc", "/openapi.json"])
+def test_every_answer_ends_with_a_newline(functions: Functions, path: str) -> None:
+    response = functions.list_jobs.get(path)
+
+    assert response.data.endswith(b"}\n")
+
+
 def test_limit_accepts_1_to_500(functions: Functions, engine: Engine) -> None:
     make_jobs(engine, 2, Status.CREATED)
 
@@ -132,17 +173,17 @@ def test_an_unknown_job_is_answered_with_404(functions: Functions) -> None:
 
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
-    assert error_of(response)["field"] == "id"
+    assert error_of(response)["field"] == "job_id"
 
 
-@pytest.mark.parametrize("raw_id", ["abc", "0", "-1", "1.5", str(2**63)])
+@pytest.mark.parametrize("raw_id", ["abc", "0", "-1", "1.5", "+1", "1_0", str(2**63)])
 def test_a_job_id_that_is_no_positive_integer_is_refused_with_400(
     functions: Functions, raw_id: str
 ) -> None:
     response = functions.list_jobs.get(f"/jobs/{raw_id}")
 
     assert response.status_code == 400
-    assert error_of(response)["field"] == "id"
+    assert error_of(response)["field"] == "job_id"
 
 
 @pytest.mark.parametrize("path", ["/", "/jobs/1/attempts", "/nothing"])

@@ -38,8 +38,10 @@ def work(functions: Functions, **body: Any) -> dict[str, int]:
     return dict(response.get_json())
 
 
-def schedule(functions: Functions) -> dict[str, int]:
-    response = functions.schedule_tick.post("/ticks/schedule", json={"budget_seconds": 5})
+def schedule(functions: Functions, budget_seconds: float = 5) -> dict[str, int]:
+    response = functions.schedule_tick.post(
+        "/ticks/schedule", json={"budget_seconds": budget_seconds}
+    )
     assert response.status_code == 200, response.text
     return dict(response.get_json())
 
@@ -188,12 +190,26 @@ INVALID_TICKS: list[tuple[str, Any, str]] = [
     ("a budget over 50 seconds", {"budget_seconds": 51}, "budget_seconds"),
     ("a budget that is a string", {"budget_seconds": "5"}, "budget_seconds"),
     ("a budget that is true", {"budget_seconds": True}, "budget_seconds"),
+]
+INVALID_WORK_TICKS: list[tuple[str, Any, str]] = [
     ("max_jobs 0", {"max_jobs": 0}, "max_jobs"),
     ("max_jobs that is a float", {"max_jobs": 1.5}, "max_jobs"),
     ("queues that are a string", {"queues": "default"}, "queues"),
     ("no queues", {"queues": []}, "queues"),
-    ("a queue that is a number", {"queues": [1]}, "queues"),
+    ("51 queues", {"queues": [f"q{n}" for n in range(51)]}, "queues"),
+    ("a queue that is a number", {"queues": [1]}, "queues[0]"),
+    ("a queue name with a space", {"queues": ["mail", "bulk mail"]}, "queues[1]"),
+    ("an empty queue name", {"queues": ["mail", "bulk", ""]}, "queues[2]"),
+    ("a queue name of 65 characters", {"queues": ["q" * 65]}, "queues[0]"),
+    ("a queue name ending in a newline", {"queues": ["mail\n"]}, "queues[0]"),
 ]
+
+
+def post_tick(client: FunctionClient, path: str, body: Any) -> Any:
+    """POST ``body`` to a tick: a str as it is, anything else as JSON."""
+    if isinstance(body, str):
+        return client.post(path, data=body)
+    return client.post(path, json=body)
 
 
 @pytest.mark.parametrize(("target", "path"), TICKS)
@@ -204,14 +220,69 @@ INVALID_TICKS: list[tuple[str, Any, str]] = [
 def test_an_invalid_tick_body_is_refused_with_400_naming_the_field(
     functions: Functions, target: str, path: str, body: Any, field: str
 ) -> None:
-    client: FunctionClient = functions.target(target)
-    if isinstance(body, str):
-        response = client.post(path, data=body)
-    else:
-        response = client.post(path, json=body)
+    response = post_tick(functions.target(target), path, body)
 
     assert response.status_code == 400, response.text
     assert error_of(response)["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [pytest.param(body, field, id=name) for name, body, field in INVALID_WORK_TICKS],
+)
+def test_an_invalid_worker_tick_option_is_refused_with_400_naming_it(
+    functions: Functions, body: Any, field: str
+) -> None:
+    # a short budget: should the option be accepted after all, the tick is over at once
+    response = post_tick(functions.worker_tick, "/ticks/work", {"budget_seconds": 0.5, **body})
+
+    assert response.status_code == 400, response.text
+    assert error_of(response)["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"max_jobs": 1}, "max_jobs", id="max_jobs"),
+        pytest.param({"queues": ["default"]}, "queues", id="queues"),
+        pytest.param({"budget_seconds": 1, "max_jobs": None}, "max_jobs", id="max_jobs-null"),
+    ],
+)
+def test_the_schedule_tick_refuses_the_worker_ticks_options_it_would_ignore(
+    functions: Functions, body: dict[str, Any], field: str
+) -> None:
+    response = functions.schedule_tick.post("/ticks/schedule", json=body)
+
+    assert response.status_code == 400, response.text
+    assert error_of(response)["field"] == field
+    assert error_of(response)["message"].startswith(f"unknown field {field!r}")
+
+
+def test_a_worker_tick_accepts_up_to_50_valid_queue_names(functions: Functions) -> None:
+    queues = ["mail", "a.b:c-d_e", "Q" * 64] + [f"q{n}" for n in range(47)]
+
+    assert work(functions, max_jobs=1, budget_seconds=0.5, queues=queues)["claimed"] == 0
+
+
+def test_a_schedule_tick_may_run_at_most_20_seconds_by_default(functions: Functions) -> None:
+    response = functions.schedule_tick.post("/ticks/schedule", json={"budget_seconds": 21})
+
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "budget_seconds"
+    assert "at most 20" in error_of(response)["message"]
+    assert schedule(functions, budget_seconds=20)["promoted"] == 0
+
+
+def test_schedule_budget_seconds_sets_the_schedule_ticks_longest_budget(
+    functions: Functions, configure: Configure
+) -> None:
+    configure(SCHEDULE_BUDGET_SECONDS="30")
+
+    too_long = functions.schedule_tick.post("/ticks/schedule", json={"budget_seconds": 31})
+
+    assert too_long.status_code == 400
+    assert "at most 30" in error_of(too_long)["message"]
+    assert schedule(functions, budget_seconds=30)["promoted"] == 0
 
 
 @pytest.mark.parametrize(("target", "path"), TICKS)

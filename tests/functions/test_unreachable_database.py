@@ -17,7 +17,7 @@ NEEDS_THE_DATABASE: list[tuple[str, str, str, Any]] = [
     ("list_jobs", "GET", "/jobs", None),
     ("list_jobs", "GET", "/jobs/1", None),
     ("update_jobs", "POST", "/jobs/update", {"action": "retry", "ids": [1]}),
-    ("update_jobs", "POST", "/jobs/update", {"action": "cancel", "filter": {}}),
+    ("update_jobs", "POST", "/jobs/update", {"action": "cancel", "filter": {"all": True}}),
     ("schedule_tick", "POST", "/ticks/schedule", {"budget_seconds": 1}),
     ("worker_tick", "POST", "/ticks/work", {"budget_seconds": 1}),
 ]

@@ -54,13 +54,43 @@ def test_an_action_by_filter_changes_the_matching_jobs_only(
     }
 
 
-def test_an_empty_filter_applies_the_action_to_every_job_it_can_move(
+def test_a_filter_of_all_true_applies_the_action_to_every_job_it_can_move(
     functions: Functions, engine: Engine
 ) -> None:
     failed, dead, running = (make_job(engine, s) for s in (S.FAILED, S.DLQ, S.RUNNING))
 
-    assert update(functions, {"action": "retry", "filter": {}}) == 2
+    assert update(functions, {"action": "retry", "filter": {"all": True}}) == 2
     assert statuses(engine) == {failed: S.SCHEDULED, dead: S.SCHEDULED, running: S.RUNNING}
+
+
+@pytest.mark.parametrize(
+    "where",
+    [{}, {"all": False}, {"status": None, "type": None, "queue": None}, {"type": "", "queue": ""}],
+    ids=["empty", "all-false", "nulls", "empty-strings"],
+)
+def test_a_filter_that_would_match_every_job_without_saying_all_is_refused(
+    functions: Functions, engine: Engine, where: dict[str, Any]
+) -> None:
+    failed = make_job(engine, S.FAILED)
+
+    response = functions.update_jobs.post(
+        "/jobs/update", json={"action": "cancel", "filter": where}
+    )
+
+    assert response.status_code == 400, response.text
+    assert error_of(response)["field"] == "filter"
+    assert '"all": true' in error_of(response)["message"]
+    assert statuses(engine) == {failed: S.FAILED}
+
+
+def test_all_false_with_a_narrowing_field_is_an_ordinary_filter(
+    functions: Functions, engine: Engine
+) -> None:
+    mail = make_job(engine, S.FAILED, queue="mail")
+    other = make_job(engine, S.FAILED, queue="other")
+
+    assert update(functions, {"action": "cancel", "filter": {"all": False, "queue": "mail"}}) == 1
+    assert statuses(engine) == {mail: S.CANCELLED, other: S.FAILED}
 
 
 def test_a_filter_status_the_action_cannot_move_is_refused_with_409(
@@ -132,6 +162,17 @@ INVALID_UPDATES: list[tuple[str, Any, str]] = [
     ("an unknown status", {"action": "retry", "filter": {"status": "DONE"}}, "filter.status"),
     ("a status that is a number", {"action": "retry", "filter": {"status": 4}}, "filter.status"),
     ("a type that is a number", {"action": "cancel", "filter": {"type": 4}}, "filter.type"),
+    ("all that is no boolean", {"action": "retry", "filter": {"all": "yes"}}, "filter.all"),
+    (
+        "all true with a status",
+        {"action": "retry", "filter": {"all": True, "status": "FAILED"}},
+        "filter.all",
+    ),
+    (
+        "all true with a queue",
+        {"action": "cancel", "filter": {"all": True, "queue": "q"}},
+        "filter.all",
+    ),
     ("an unknown field", {"action": "retry", "ids": [1], "force": True}, "force"),
 ]
 
