@@ -97,7 +97,7 @@ def test_the_gateway_reads_get_jobs_bulk_as_the_job_id_bulk(functions: Functions
     response = gateway().get("/jobs/bulk")
 
     assert response.status_code == 400
-    assert error_of(response)["field"] == "id"
+    assert error_of(response)["field"] == "job_id"
 
 
 def test_the_gateway_refuses_a_body_over_max_payload_bytes_with_413(
