@@ -68,12 +68,12 @@ class NewJob:
     def validate(self) -> NewJob:
         """Return the job if every field is valid, else raise ValidationError naming the field."""
         _check(
-            isinstance(self.type, str) and NAME.match(self.type),
+            isinstance(self.type, str) and NAME.fullmatch(self.type),
             "type",
             "must be 1-64 letters, digits or _.:-",
         )
         _check(
-            isinstance(self.queue, str) and NAME.match(self.queue),
+            isinstance(self.queue, str) and NAME.fullmatch(self.queue),
             "queue",
             "must be 1-64 letters, digits or _.:-",
         )

@@ -18,7 +18,7 @@ import flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from common.config import Settings
+from common.config import current_settings
 from common.db import is_unreachable, make_engine
 from common.errors import (
     DatabaseUnavailable,
@@ -28,27 +28,21 @@ from common.errors import (
     Unauthorized,
     ValidationError,
 )
-from common.handlers.catalog import build_registry
-from common.handlers.registry import Registry
+from common.handlers.catalog import default_registry
 
 log = logging.getLogger("skiplock.http")
 View = Callable[[flask.Request], flask.Response | tuple[Any, int]]
 
 
-@cache
-def settings() -> Settings:
-    return Settings.from_env()
+# The process's settings and job types: the same ones common.enqueue uses by default.
+settings = current_settings
+registry = default_registry
 
 
 @cache
 def engine() -> Engine:
     """One engine (and connection pool) per function instance, made on first use."""
     return make_engine(settings().database_url)
-
-
-@cache
-def registry() -> Registry:
-    return build_registry(settings())
 
 
 def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool = False) -> Any:

@@ -11,7 +11,7 @@ import functions_framework
 from common.enqueue import NewJob, enqueue, enqueue_many
 from common.errors import ValidationError
 from common.queries import get_job
-from functions._http import engine, json_body, registry, respond, serve
+from functions._http import engine, json_body, registry, reject_unknown, respond, serve
 from functions.jobs_json import job_json
 
 MAX_BULK_JOBS = 1000
@@ -51,9 +51,7 @@ def _submit_one(request: flask.Request) -> flask.Response:
 
 def _submit_bulk(request: flask.Request) -> flask.Response:
     body = json_body(request)
-    unknown = sorted(set(body) - {"jobs"})
-    if unknown:
-        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    reject_unknown(body, {"jobs"})
     items = body.get("jobs")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK_JOBS:
         raise ValidationError(f"jobs must be a list of 1 to {MAX_BULK_JOBS} jobs", field="jobs")
@@ -74,9 +72,7 @@ def parse_new_job(body: Any) -> NewJob:
     """A valid NewJob from a request's JSON, checked before any database is asked."""
     if not isinstance(body, dict):
         raise ValidationError("a job must be a JSON object", field="body")
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    reject_unknown(body, FIELDS)
     for name in NOT_NULL & set(body):
         if body[name] is None:
             raise ValidationError(f"{name} must not be null: leave it out instead", field=name)
