@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
@@ -18,11 +18,12 @@ from common.transitions import ClaimedJob, release_unstarted, take_leases
 
 
 @lru_cache(maxsize=64)  # one per set of queues a worker asks for; bounded all the same
-def claim_query(queues: tuple[str, ...] | None = None) -> Select[Any]:
+def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) -> Select[Any]:
     """The claim's candidates: due SCHEDULED jobs in claim order, locked, skipping locked ones.
 
-    Built once per set of queues; run with the bind parameter ``limit``. It must read
-    ix_jobs_claim in index order (tests/integration/test_claim_plan.py checks).
+    Built once per set of queues; run with the bind parameter ``limit`` (and ``excluded``, ids
+    the claimer does not want, if ``excluding``). It must read ix_jobs_claim in index order
+    (tests/integration/test_claim_plan.py checks).
     """
     query = (
         select(
@@ -32,6 +33,7 @@ def claim_query(queues: tuple[str, ...] | None = None) -> Select[Any]:
             jobs.c.payload,
             jobs.c.attempts,
             jobs.c.max_attempts,
+            utcnow().label("claimed_at"),
         )
         .where(jobs.c.status == Status.SCHEDULED, jobs.c.run_at <= utcnow())
         .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
@@ -40,6 +42,8 @@ def claim_query(queues: tuple[str, ...] | None = None) -> Select[Any]:
     )
     if queues:
         query = query.where(jobs.c.queue.in_(queues))
+    if excluding:
+        query = query.where(jobs.c.id.not_in(bindparam("excluded", expanding=True)))
     # On a small table MariaDB prefers ix_jobs_due and a filesort, which locks every due row.
     for dialect in ("mysql", "mariadb"):
         query = query.with_hint(jobs, "FORCE INDEX (ix_jobs_claim)", dialect)
@@ -53,16 +57,19 @@ def claim(
     limit: int,
     lease_seconds: float,
     queues: Sequence[str] | None = None,
+    excluding: Collection[int] = (),
 ) -> list[ClaimedJob]:
     """Take up to ``limit`` due SCHEDULED jobs, highest priority then oldest first, and lease them.
 
     One transaction: the candidates are locked with FOR UPDATE SKIP LOCKED (so concurrent
-    workers never wait for, nor get, each other's rows), then updated by primary key.
+    workers never wait for, nor get, each other's rows), then updated by primary key. Jobs
+    whose ids are in ``excluding`` are passed over.
     """
-    candidates = claim_query(tuple(queues) if queues else None)
+    candidates = claim_query(tuple(queues) if queues else None, bool(excluding))
+    params = {"limit": limit, "excluded": list(excluding)} if excluding else {"limit": limit}
 
     def work(conn: Connection) -> list[ClaimedJob]:
-        rows = conn.execute(candidates, {"limit": limit}).all()
+        rows = conn.execute(candidates, params).all()
         return take_leases(conn, rows, worker_id=worker_id, lease_seconds=lease_seconds)
 
     return run_in_transaction(bind, work)

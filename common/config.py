@@ -58,7 +58,11 @@ class Settings:
     backoff_jitter: float = 0.1
     max_attempts: int = 5
     worker_batch_size: int = 10
+    worker_concurrency: int = 10
     worker_budget_seconds: float = 50.0
+    # What a /ticks/work that names no budget gets: an HTTP caller waits for the answer, and
+    # API Gateway cuts a request at 30 s.
+    worker_http_budget_seconds: float = 25.0
     worker_poll_seconds: float = 0.05
     schedule_budget_seconds: float = 20.0
     max_payload_bytes: int = 256 * 1024
@@ -101,7 +105,11 @@ class Settings:
             backoff_jitter=_read(e, "BACKOFF_JITTER", d.backoff_jitter, float),
             max_attempts=_read(e, "MAX_ATTEMPTS", d.max_attempts, int),
             worker_batch_size=_read(e, "WORKER_BATCH_SIZE", d.worker_batch_size, int),
+            worker_concurrency=_read(e, "WORKER_CONCURRENCY", d.worker_concurrency, int),
             worker_budget_seconds=_read(e, "WORKER_BUDGET_SECONDS", d.worker_budget_seconds, float),
+            worker_http_budget_seconds=_read(
+                e, "WORKER_HTTP_BUDGET_SECONDS", d.worker_http_budget_seconds, float
+            ),
             worker_poll_seconds=_read(e, "WORKER_POLL_SECONDS", d.worker_poll_seconds, float),
             schedule_budget_seconds=_read(
                 e, "SCHEDULE_BUDGET_SECONDS", d.schedule_budget_seconds, float

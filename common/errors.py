@@ -64,6 +64,13 @@ class PayloadTooLarge(SkiplockError):
     code = "payload_too_large"
 
 
+class Misconfigured(SkiplockError):
+    """The deployment's settings do not work together; its log and this message say why."""
+
+    status = 500
+    code = "misconfigured"
+
+
 class DatabaseUnavailable(SkiplockError):
     """The database cannot be reached."""
 

@@ -44,13 +44,14 @@ def promote_due(bind: Bind, frm: Status | tuple[Status, ...] = DUE, *, limit: in
 def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     """Treat up to ``limit`` RUNNING jobs whose lease has expired as failed attempts.
 
-    The attempt is recorded as ``lease_expired``; the job is SCHEDULED again at once (the
-    lease already made it wait), or goes to the DLQ when it has no attempts left.
+    A started attempt is recorded as ``lease_expired``; the job is SCHEDULED again at once (the
+    lease already made it wait), or goes to the DLQ when it has no attempts left. A job that
+    was claimed but never started is SCHEDULED again without using an attempt.
     """
 
     def work(conn: Connection) -> Recovered:
         expired = conn.execute(
-            select(*REF_COLUMNS, jobs.c.max_attempts)
+            select(*REF_COLUMNS, jobs.c.max_attempts, jobs.c.started_at)
             .where(jobs.c.status == Status.RUNNING, jobs.c.locked_until < utcnow())
             .order_by(jobs.c.run_at, jobs.c.id)
             .limit(limit)

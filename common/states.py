@@ -45,6 +45,7 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     ERROR = "error"  # the handler failed: retried after its backoff while attempts remain
     PERMANENT_ERROR = "permanent_error"  # retrying cannot help: dead-lettered at once
+    TIMEOUT = "timeout"  # ran past its type's timeout or its tick's budget: retried like an error
     LEASE_EXPIRED = "lease_expired"  # the worker stopped (crashed, was killed) mid-attempt
 
 

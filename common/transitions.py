@@ -11,29 +11,35 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     ColumnElement,
     String,
     Text,
     Update,
     bindparam,
     case,
+    func,
     insert,
+    literal,
     null,
     select,
     type_coerce,
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from common.db import after_commit, micros, utc_in, utcnow
 from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
-from common.models import job_attempts, jobs
+from common.models import UtcTimestamp, job_attempts, jobs
 from common.retry import DeadLetter, decide
 from common.states import Outcome, Status, check_transition
 
@@ -56,22 +62,30 @@ class ClaimedJob:
     max_attempts: int
     lease_token: str
     worker_id: str
+    claimed_at: datetime | None = None  # the database's clock when the claim took it
 
 
 @dataclass(frozen=True)
 class Finished:
-    """The end of one attempt: a result, or an error (``permanent`` skips the retries)."""
+    """The end of one attempt: a result, or an error (``permanent`` skips the retries,
+    ``timed_out`` says the worker gave up on it). Times are on the database's clock; without
+    them the attempt is recorded as started when claimed and ended when written."""
 
     job: ClaimedJob
     result: Any = None
     error: str | None = None
     permanent: bool = False
+    timed_out: bool = False
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
     duration_seconds: float | None = None
 
     @property
     def outcome(self) -> Outcome:
         if self.error is None:
             return Outcome.SUCCESS
+        if self.timed_out:
+            return Outcome.TIMEOUT
         return Outcome.PERMANENT_ERROR if self.permanent else Outcome.ERROR
 
 
@@ -91,7 +105,8 @@ def take_leases(
 ) -> list[ClaimedJob]:
     """SCHEDULED -> RUNNING for claim candidates this transaction has locked, under one lease.
 
-    ``candidates`` carry id, type, queue, payload, attempts and max_attempts.
+    ``candidates`` carry id, type, queue, payload, attempts, max_attempts and claimed_at. The
+    claim counts the attempt; a job released or recovered unstarted gives it back.
     """
     if not candidates:
         return []
@@ -113,6 +128,7 @@ def take_leases(
             row.max_attempts,
             token,
             worker_id,
+            row.claimed_at,
         )
         for row in candidates
     ]
@@ -127,6 +143,15 @@ def extend_leases(conn: Connection, held: Sequence[ClaimedJob], seconds: float) 
             _EXTEND_LEASE, {"ids": ids, "fence": token, "lease_micros": micros(seconds)}
         ).rowcount
         for token, ids in _by_lease(held).items()
+    )
+
+
+def mark_started(conn: Connection, started: Sequence[ClaimedJob]) -> int:
+    """Note in the job rows that these attempts have begun (started_at, to the database's now),
+    so that recovery can tell a started attempt from a job that was only claimed."""
+    return sum(
+        conn.execute(_MARK_STARTED, {"ids": ids, "fence": token}).rowcount
+        for token, ids in _by_lease(started).items()
     )
 
 
@@ -149,6 +174,7 @@ def release_unstarted(conn: Connection, claimed: Sequence[ClaimedJob]) -> int:
 
 def succeed(conn: Connection, done: Sequence[Finished]) -> None:
     """RUNNING -> SUCCESS, storing each result; LeaseLost if any job is no longer ours."""
+    _record_attempts(conn, done)
     for token, ids in _by_lease([f.job for f in done]).items():
         ours = [f for f in done if f.job.lease_token == token]
         if all(f.result is None for f in ours):
@@ -162,7 +188,6 @@ def succeed(conn: Connection, done: Sequence[Finished]) -> None:
             moved = conn.execute(stmt, {"ids": ids, "fence": token}).rowcount
         if moved != len(ids):
             raise LeaseLost(f"{len(ids) - moved} of jobs {ids} lost their lease")
-        _record_attempts(conn, ids, Outcome.SUCCESS, None)
     _publish(conn, lambda: [_finished_event("succeed", f, S.SUCCESS) for f in done])
 
 
@@ -174,43 +199,58 @@ def fail_for_retry(conn: Connection, failure: Finished, delay_seconds: float) ->
 
 def dead_letter(conn: Connection, failure: Finished) -> None:
     """RUNNING -> DLQ: a permanent error, or the last attempt failed."""
-    _end_attempt(conn, failure, S.DLQ, finished_at=utcnow())
+    _end_attempt(conn, failure, S.DLQ, finished_at=_ATTEMPT_ENDED)
     _publish(conn, lambda: [_finished_event("dead_letter", failure, S.DLQ)])
 
 
 def _end_attempt(conn: Connection, failure: Finished, to: Status, **when: Any) -> None:
     job = failure.job
-    stmt = _guarded(S.RUNNING, to, fenced=True, last_error=failure.error, **_END_LEASE, **when)
+    _record_attempts(conn, [failure])
+    stmt = _guarded(
+        S.RUNNING,
+        to,
+        fenced=True,
+        last_error=failure.error,
+        started_at=_ATTEMPT_STARTED,
+        **_END_LEASE,
+        **when,
+    )
     if conn.execute(stmt, {"ids": [job.id], "fence": job.lease_token}).rowcount != 1:
         raise LeaseLost(f"job {job.id}: lease lost, error not recorded")
-    _record_attempts(conn, [job.id], failure.outcome, failure.error)
 
 
 # --- RUNNING -> SCHEDULED or DLQ when a lease expired ---------------------------------------
 
 
 def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
-    """Count each locked RUNNING job whose lease expired as a failed attempt, then retry or
-    dead-letter it as the retry decision says. Rows carry REF_COLUMNS and max_attempts."""
-    _record_attempts(conn, [row.id for row in expired], Outcome.LEASE_EXPIRED, LEASE_EXPIRED)
+    """Recover locked RUNNING jobs whose lease expired (rows carry REF_COLUMNS, max_attempts and
+    started_at). A started attempt counts as failed: retried or dead-lettered as the retry
+    decision says. A job that was claimed but never started goes back as if never claimed."""
+    unstarted = [row for row in expired if row.started_at is None]
+    started = [row for row in expired if row.started_at is not None]
     gives_up = {
         row.id
-        for row in expired
+        for row in started
         if isinstance(decide(row.attempts, row.max_attempts, Outcome.LEASE_EXPIRED), DeadLetter)
     }
-    dead = [row for row in expired if row.id in gives_up]
-    retry = [row for row in expired if row.id not in gives_up]
+    dead = [row for row in started if row.id in gives_up]
+    retry = [row for row in started if row.id not in gives_up]
+    if started:
+        ids = [row.id for row in started]
+        conn.execute(_LEASE_EXPIRED_ATTEMPTS, {"ids": ids, "error": LEASE_EXPIRED})
     lost = {"last_error": LEASE_EXPIRED, **_END_LEASE}
     _expect_all(_by_ids(conn, _RECOVER_RETRY, retry, **lost), retry)
     _expect_all(_by_ids(conn, _RECOVER_DEAD, dead, **lost), dead)
+    _expect_all(_by_ids(conn, _RECOVER_UNSTARTED, unstarted), unstarted)
     _publish(
         conn,
         lambda: (
             [_row_event("recover_lease", row, S.SCHEDULED, Outcome.LEASE_EXPIRED) for row in retry]
             + [_row_event("recover_lease", row, S.DLQ, Outcome.LEASE_EXPIRED) for row in dead]
+            + [_row_event("recover_lease", row, S.SCHEDULED) for row in unstarted]
         ),
     )
-    return Recovered(rescheduled=len(retry), dead_lettered=len(dead))
+    return Recovered(rescheduled=len(retry) + len(unstarted), dead_lettered=len(dead))
 
 
 # --- CREATED or FAILED -> SCHEDULED: due --------------------------------------------------
@@ -262,8 +302,26 @@ def _guarded(
     return stmt.values(updated_at=utcnow(), **values)
 
 
+def _this_attempt(column: Column[Any]) -> ScalarSelect[Any]:
+    """The job's current attempt's ``column``, for an UPDATE of jobs to copy."""
+    return (
+        select(column)
+        .where(job_attempts.c.job_id == jobs.c.id, job_attempts.c.attempt == jobs.c.attempts)
+        .scalar_subquery()
+    )
+
+
+_ATTEMPT_STARTED = _this_attempt(job_attempts.c.started_at)
+_ATTEMPT_ENDED = _this_attempt(job_attempts.c.ended_at)
+
+
 _END_LEASE: dict[str, Any] = {"lease_token": None, "locked_until": None}
-_SUCCESS_VALUES: dict[str, Any] = {"last_error": None, "finished_at": utcnow(), **_END_LEASE}
+_SUCCESS_VALUES: dict[str, Any] = {
+    "last_error": None,
+    "started_at": _ATTEMPT_STARTED,
+    "finished_at": _ATTEMPT_ENDED,
+    **_END_LEASE,
+}
 _LEASE_UNTIL = utc_in(bindparam("lease_micros", type_=BigInteger))
 # The hot statements are built once, at import, and run with new parameters each time.
 _TAKE_LEASE = _guarded(
@@ -274,9 +332,10 @@ _TAKE_LEASE = _guarded(
     lease_token=bindparam("token"),
     locked_by=bindparam("worker_id"),
     locked_until=_LEASE_UNTIL,
-    started_at=utcnow(),
+    started_at=None,  # set when the attempt starts: mark_started, or when it is recorded
 )
 _EXTEND_LEASE = _guarded(S.RUNNING, fenced=True, locked_until=_LEASE_UNTIL)
+_MARK_STARTED = _guarded(S.RUNNING, fenced=True, started_at=utcnow())
 _HELD = (
     select(jobs.c.id)
     .where(
@@ -286,12 +345,14 @@ _HELD = (
     )
     .with_for_update()
 )
-_RELEASE = _guarded(S.RUNNING, S.SCHEDULED, fenced=True, attempts=jobs.c.attempts - 1, **_END_LEASE)
+_UNCLAIMED: dict[str, Any] = {"attempts": jobs.c.attempts - 1, "started_at": None, **_END_LEASE}
+_RELEASE = _guarded(S.RUNNING, S.SCHEDULED, fenced=True, **_UNCLAIMED)
 _SUCCEED_WITHOUT_RESULTS = _guarded(
     S.RUNNING, S.SUCCESS, fenced=True, result=null(), **_SUCCESS_VALUES
 )
 _RECOVER_RETRY = _guarded(S.RUNNING, S.SCHEDULED, fenced=False, run_at=utcnow())
 _RECOVER_DEAD = _guarded(S.RUNNING, S.DLQ, fenced=False, finished_at=utcnow())
+_RECOVER_UNSTARTED = _guarded(S.RUNNING, S.SCHEDULED, fenced=False, **_UNCLAIMED)
 _PROMOTE = _guarded({S.CREATED, S.FAILED}, S.SCHEDULED, fenced=False)
 _ONE_MORE_IF_EXHAUSTED: ColumnElement[int] = case(
     (jobs.c.attempts >= jobs.c.max_attempts, jobs.c.attempts + 1), else_=jobs.c.max_attempts
@@ -326,15 +387,35 @@ def _expect_all(moved: int, rows: Sequence[object]) -> None:
         raise RuntimeError(f"{len(rows) - moved} of {len(rows)} locked jobs changed under us")
 
 
-def _record_attempts(
-    conn: Connection, ids: Sequence[int], outcome: Outcome, error: str | None
-) -> None:
-    """Add one attempt row per job, copied from the job row while this transaction holds it."""
-    if ids:
-        conn.execute(_ATTEMPT_ROWS, {"ids": list(ids), "outcome": outcome, "error": error})
+def _record_attempts(conn: Connection, done: Sequence[Finished]) -> None:
+    """Write each attempt's row with its own start and end. A stale worker's row may collide
+    with the one recovery wrote for the same attempt: its lease is lost."""
+    rows = [
+        {
+            "job_id": f.job.id,
+            "attempt": f.job.attempt,
+            "worker_id": f.job.worker_id,
+            "started_at": f.started_at or f.job.claimed_at,
+            "ended_at": f.ended_at,
+            "outcome": f.outcome,
+            "error": f.error,
+        }
+        for f in done
+    ]
+    try:
+        with conn.begin_nested():  # PostgreSQL would abort the whole transaction on the clash
+            conn.execute(_ATTEMPT_ROW, rows)
+    except IntegrityError:
+        ids = [f.job.id for f in done]
+        raise LeaseLost(f"jobs {ids}: an attempt of theirs was recorded already") from None
 
 
-_ATTEMPT_ROWS = insert(job_attempts).from_select(
+# A time the worker did not give is the database's now; the job row copies its attempt's.
+_ATTEMPT_ROW = insert(job_attempts).values(
+    started_at=func.coalesce(bindparam("started_at", type_=UtcTimestamp), utcnow()),
+    ended_at=func.coalesce(bindparam("ended_at", type_=UtcTimestamp), utcnow()),
+)
+_LEASE_EXPIRED_ATTEMPTS = insert(job_attempts).from_select(
     ["job_id", "attempt", "worker_id", "started_at", "ended_at", "outcome", "error"],
     select(
         jobs.c.id,
@@ -342,7 +423,7 @@ _ATTEMPT_ROWS = insert(job_attempts).from_select(
         jobs.c.locked_by,
         jobs.c.started_at,
         utcnow(),
-        bindparam("outcome", type_=String),
+        literal(Outcome.LEASE_EXPIRED.value, String),
         bindparam("error", type_=Text),
     ).where(jobs.c.id.in_(bindparam("ids", expanding=True))),
 )

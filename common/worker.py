@@ -1,36 +1,50 @@
-"""One worker tick: claim a batch, run it, finish it, and again, until the time budget is spent.
+"""One worker tick: claim jobs, run them side by side, record them, until the budget is spent.
 
-A tick never starts a job whose timeout does not fit in what is left of its budget; jobs it
-claimed but did not start go straight back to the queue. Finished attempts are written in
-batches (at most ``FLUSH_SECONDS`` late), so a crash can lose at most that much finished work,
-which the lease then hands to another worker: execution is at least once.
+Up to ``concurrency`` jobs run at once (common/runner.py), so jobs that wait on a network
+overlap their waits. A job starts only when it is expected to end before the tick does
+(common/start_rule.py); one that cannot goes straight back to the queue, never holding up the
+jobs behind it. A job past its deadline (its type's timeout, or the tick's end) is given up on:
+that attempt ends ``timeout`` and is retried like any failure. The tick answers within its
+budget whatever its handlers do.
+
+Finished attempts are written in batches, at most ``FLUSH_SECONDS`` after they end; so is the
+start of a long attempt. A crash can lose at most that much, which the lease then hands to
+another worker: execution is at least once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
 
 import pydantic
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from common.claim import claim, extend_lease, extend_leases, release
+from common.claim import claim, extend_lease, release
 from common.config import Settings
+from common.db import run_in_transaction
 from common.errors import PermanentJobError, ValidationError
 from common.finish import finish
-from common.handlers.registry import Job, JobContext, JobType, Registry
+from common.handlers.registry import Job, JobContext, Registry
+from common.leases import LeaseKeeper
 from common.retry import BackoffPolicy
+from common.runner import Attempt, Runner
 from common.schedule import promote_due
-from common.transitions import ClaimedJob, Finished
+from common.start_rule import durations
+from common.transitions import ClaimedJob, Finished, mark_started
 
 log = logging.getLogger("skiplock.worker")
 FLUSH_SECONDS = 0.05
 PROMOTE_EVERY_SECONDS = 1.0
+# Handlers are told to be done this long before the tick ends, so that the tick can record
+# them and answer within its budget.
+END_MARGIN_SECONDS = 0.25
 MAX_ERROR_CHARS = 4000
 _DEFAULTS = Settings()
 
@@ -45,6 +59,7 @@ class TickOptions:
     worker_id: str
     budget_seconds: float
     batch_size: int = _DEFAULTS.worker_batch_size
+    concurrency: int = _DEFAULTS.worker_concurrency
     lease_seconds: float = _DEFAULTS.lease_seconds
     poll_seconds: float = _DEFAULTS.worker_poll_seconds
     backoff: BackoffPolicy = field(default_factory=lambda: _DEFAULTS.backoff)
@@ -67,6 +82,7 @@ class TickOptions:
             worker_id=worker_id,
             budget_seconds=budget_seconds,
             batch_size=settings.worker_batch_size,
+            concurrency=settings.worker_concurrency,
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.worker_poll_seconds,
             backoff=settings.backoff,
@@ -82,9 +98,11 @@ class TickSummary:
     promoted: int = 0
     claimed: int = 0
     succeeded: int = 0
-    failed: int = 0
+    failed: int = 0  # waiting for a retry
     dead_lettered: int = 0
-    released: int = 0
+    timed_out: int = 0  # of the failed and dead-lettered: given up on past their deadline
+    released: int = 0  # claimed, never started, handed back without using an attempt
+    did_not_fit: int = 0  # of the released: expected to take longer than the tick had left
     lease_lost: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -97,8 +115,8 @@ def work_tick(
     options: TickOptions,
     clock: Callable[[], float] = time.monotonic,
 ) -> TickSummary:
-    """Run jobs until ``options.budget_seconds`` is nearly spent (or ``max_jobs`` started)."""
-    with engine.connect() as conn:  # one connection for the whole tick, not one per statement
+    """Run jobs until ``options.budget_seconds`` is spent (or ``max_jobs`` claimed)."""
+    with engine.connect() as conn:  # the tick's own statements share one connection
         return _Tick(engine, conn, registry, options, clock).run()
 
 
@@ -111,95 +129,187 @@ class _Tick:
         options: TickOptions,
         clock: Callable[[], float],
     ) -> None:
-        self.conn, self.registry, self.options, self.clock = conn, registry, options, clock
+        self.engine, self.conn, self.registry = engine, conn, registry
+        self.options, self.clock = options, clock
         self.deadline = clock() + options.budget_seconds
         self.summary = TickSummary()
         self.pending: list[Finished] = []
         self.pending_since = 0.0
+        self.next_claim = float("-inf")
         self.last_promote = float("-inf")
-        self.keeper = _LeaseKeeper(engine, options.lease_seconds)
+        self.passed_over: set[int] = set()  # handed back as not fitting: not to be claimed again
+        self.keeper = LeaseKeeper(engine, options.lease_seconds)
+        self.runner = Runner(
+            self._execute,
+            concurrency=options.concurrency,
+            clock=clock,
+            starts_before=self.deadline - min(END_MARGIN_SECONDS, options.budget_seconds / 4),
+            end_margin_seconds=min(END_MARGIN_SECONDS, options.budget_seconds / 4),
+        )
 
     def run(self) -> TickSummary:
         self.keeper.start()
+        self.runner.start()
         try:
-            while self._time_left() > 0 and self._jobs_left() > 0:
-                batch = claim(
-                    self.conn,
-                    worker_id=self.options.worker_id,
-                    limit=min(self.options.batch_size, self._jobs_left()),
-                    lease_seconds=self.options.lease_seconds,
-                    queues=self.options.queues,
-                )
-                self.summary.claimed += len(batch)
-                if not self._run_batch(batch):
-                    break  # the next job would not fit in what is left of the budget
-                short = len(batch) < self.options.batch_size
-                promoted = self._promote() if short or self._promotion_due() else 0
-                if not batch and not promoted:
+            while self._time_left() > 0:
+                self.runner.give_up_overdue(self._given_up)
+                self._collect()
+                self._hand_back(self.runner.take_passed_over(), did_not_fit=True)
+                if self.pending and self._flush_due():
+                    self._flush()
+                self._mark_long_attempts_started()
+                if self._claim_due() and not self._claim_more() and self._idle():
+                    self._flush()
                     if self.options.stop_when_idle:
                         break
-                    time.sleep(max(0.0, min(self.options.poll_seconds, self._time_left())))
+                if self._jobs_left() <= 0 and self._idle():
+                    break  # started all it was asked to
+                self.runner.wait(self._until_next_wake())
         finally:
-            self._flush()
-            self.keeper.stop()
+            self._end()
         return self.summary
 
-    def _run_batch(self, batch: list[ClaimedJob]) -> bool:
-        """Run the batch; False if the budget ran out and the rest of it was released."""
-        self.keeper.hold(batch)
-        for index, job in enumerate(batch):
-            job_type = self._job_type(job)
-            timeout = job_type.timeout_seconds if job_type else 0.0
-            if timeout > self._time_left():
-                self._flush()
-                self._release(batch[index:])
-                return False
-            self._add(self._execute(job, job_type, timeout))
-        self._flush()
-        return True
+    # --- claiming ----------------------------------------------------------------------------
 
-    def _execute(self, job: ClaimedJob, job_type: JobType | None, timeout: float) -> Finished:
-        if job_type is None:
+    def _claim_due(self, *, ignoring_time: bool = False) -> bool:
+        return (
+            self.runner.ready == 0
+            and self.runner.running < self.options.concurrency
+            and self._jobs_left() > 0
+            and (ignoring_time or self.clock() >= self.next_claim)
+        )
+
+    def _claim_more(self) -> bool:
+        """Claim a batch (promoting due jobs when it comes back short); True if any came."""
+        batch = self._claim()
+        short = len(batch) < self.options.batch_size
+        if (short or self._promotion_due()) and self._promote():
+            batch += self._claim()
+        if not batch:
+            self.next_claim = self.clock() + self.options.poll_seconds
+        return bool(batch)
+
+    def _claim(self) -> list[ClaimedJob]:
+        limit = min(self.options.batch_size, self._jobs_left())
+        if limit <= 0:
+            return []
+        batch = claim(
+            self.conn,
+            worker_id=self.options.worker_id,
+            limit=limit,
+            lease_seconds=self.options.lease_seconds,
+            queues=self.options.queues,
+            excluding=self.passed_over,
+        )
+        claimed = self.clock()
+        self.summary.claimed += len(batch)
+        self.keeper.hold(batch)
+        attempts = []
+        for job in batch:
+            attempt = self._prepare(job, claimed)
+            if isinstance(attempt, Finished):
+                self._add([attempt])
+            else:
+                attempts.append(attempt)
+        self.runner.add(attempts)
+        return batch
+
+    def _prepare(self, job: ClaimedJob, claimed: float) -> Attempt | Finished:
+        """The attempt to run, or the permanent failure of a job that cannot run anywhere."""
+        try:
+            job_type = self.registry.get(job.type)
+        except ValidationError:
             return Finished(job, error=f"unknown job type {job.type!r}", permanent=True)
         try:
             payload = job_type.parse_payload(job.payload)
         except ValidationError as exc:
             return Finished(job, error=f"invalid payload: {exc.message}", permanent=True)
-        started = self.clock()
+        expected = durations.expected_seconds(job_type, payload)
+        return Attempt(job, job_type, payload, expected, claimed)
+
+    def _promotion_due(self) -> bool:
+        return self.clock() - self.last_promote >= PROMOTE_EVERY_SECONDS
+
+    def _promote(self) -> int:
+        self.last_promote = self.clock()
+        promoted = promote_due(self.conn)  # due CREATED and FAILED jobs, in one transaction
+        self.summary.promoted += promoted
+        return promoted
+
+    # --- running (on the runner's threads) ---------------------------------------------------
+
+    def _execute(self, attempt: Attempt) -> Finished:
+        job, job_type = attempt.job, attempt.job_type
+        assert attempt.started is not None
         ctx = JobContext(
-            deadline=min(self.deadline, started + timeout),
-            extend_lease=lambda seconds: extend_lease(self.conn, job, seconds),
+            deadline=attempt.deadline,
+            extend_lease=partial(extend_lease, self.engine, job),
             clock=self.clock,
+            cancelled=attempt.cancelled,
+        )
+        payload = attempt.payload
+        handler_job = Job(job.id, job.type, job.queue, job.attempt, job.max_attempts, payload)
+        try:
+            result = _jsonable(job_type.handler(handler_job, ctx))
+        except PermanentJobError as exc:
+            return self._finished(attempt, self.clock(), error=_describe(exc), permanent=True)
+        except Exception as exc:  # any handler error is a failed attempt, retried with backoff
+            log.warning("job %s (%s) attempt %s failed: %s", job.id, job.type, job.attempt, exc)
+            return self._finished(attempt, self.clock(), error=_describe(exc))
+        now = self.clock()
+        durations.record(job_type.name, now - attempt.started)
+        return self._finished(attempt, now, result=result)
+
+    def _given_up(self, attempt: Attempt, now: float) -> Finished:
+        assert attempt.started is not None
+        ran = now - attempt.started
+        timeout = attempt.job_type.timeout_seconds
+        if ran >= timeout:
+            why = f"timeout: ran past its type's {timeout:g} s timeout"
+        else:
+            why = f"timeout: the worker tick's budget ran out after {ran:.2f} s of this attempt"
+        job = attempt.job
+        log.warning("job %s (%s) attempt %s: %s", job.id, job.type, job.attempt, why)
+        return self._finished(attempt, now, error=why, timed_out=True)
+
+    def _finished(
+        self,
+        attempt: Attempt,
+        ended: float,
+        *,
+        result: object = None,
+        error: str | None = None,
+        permanent: bool = False,
+        timed_out: bool = False,
+    ) -> Finished:
+        assert attempt.started is not None
+        return Finished(
+            attempt.job,
+            result=result,
+            error=error,
+            permanent=permanent,
+            timed_out=timed_out,
+            started_at=_on_db_clock(attempt, attempt.started),
+            ended_at=_on_db_clock(attempt, ended),
+            duration_seconds=ended - attempt.started,
         )
 
-        def took() -> float:
-            return self.clock() - started
+    # --- recording ---------------------------------------------------------------------------
 
-        try:
-            result = job_type.handler(
-                Job(job.id, job.type, job.queue, job.attempt, job.max_attempts, payload), ctx
-            )
-            return Finished(job, result=_jsonable(result), duration_seconds=took())
-        except PermanentJobError as exc:
-            return Finished(job, error=_describe(exc), permanent=True, duration_seconds=took())
-        except Exception as exc:  # any handler error is a failed attempt, retried with backoff
-            log.warning(
-                "job %s (%s) attempt %s failed: %s", job.id, job.type, job.attempt, _describe(exc)
-            )
-            return Finished(job, error=_describe(exc), duration_seconds=took())
+    def _collect(self) -> None:
+        done = self.runner.collect()
+        if done:
+            self.keeper.drop([f.job for f in done])
+            self._add(done)
 
-    def _job_type(self, job: ClaimedJob) -> JobType | None:
-        try:
-            return self.registry.get(job.type)
-        except ValidationError:
-            return None
-
-    def _add(self, done: Finished) -> None:
+    def _add(self, done: list[Finished]) -> None:
         if not self.pending:
             self.pending_since = self.clock()
-        self.pending.append(done)
-        if self.clock() - self.pending_since >= FLUSH_SECONDS:
-            self._flush()
+        self.pending += done
+
+    def _flush_due(self) -> bool:
+        idle = self.runner.running == 0 and self.runner.ready == 0
+        return idle or self.clock() - self.pending_since >= FLUSH_SECONDS
 
     def _flush(self) -> None:
         done, self.pending = self.pending, []
@@ -211,19 +321,54 @@ class _Tick:
         self.summary.failed += recorded.failed
         self.summary.dead_lettered += recorded.dead_lettered
         self.summary.lease_lost += len(recorded.lost)
+        lost = {f.job.id for f in recorded.lost}
+        self.summary.timed_out += sum(1 for f in done if f.timed_out and f.job.id not in lost)
 
-    def _release(self, unstarted: list[ClaimedJob]) -> None:
-        self.summary.released += release(self.conn, unstarted)
-        self.keeper.drop(unstarted)
+    def _mark_long_attempts_started(self) -> None:
+        """Write the start of attempts that have run for FLUSH_SECONDS without ending."""
+        started = self.runner.unmarked_since(self.clock() - FLUSH_SECONDS)
+        if started:
+            run_in_transaction(self.conn, partial(mark_started, started=[a.job for a in started]))
+            for attempt in started:
+                attempt.marked = True
 
-    def _promotion_due(self) -> bool:
-        return self.clock() - self.last_promote >= PROMOTE_EVERY_SECONDS
+    def _hand_back(self, attempts: list[Attempt], *, did_not_fit: bool = False) -> None:
+        if not attempts:
+            return
+        jobs = [a.job for a in attempts]
+        released = release(self.conn, jobs)
+        self.keeper.drop(jobs)
+        self.summary.released += released
+        if did_not_fit:
+            self.passed_over.update(job.id for job in jobs)
+            self.summary.did_not_fit += released
 
-    def _promote(self) -> int:
-        self.last_promote = self.clock()
-        promoted = promote_due(self.conn)  # due CREATED and FAILED jobs, in one transaction
-        self.summary.promoted += promoted
-        return promoted
+    def _end(self) -> None:
+        unstarted = self.runner.stop(self._given_up)
+        try:
+            self._collect()
+            self._flush()
+            self._hand_back(unstarted)
+        finally:
+            self.keeper.stop()
+
+    # --- time --------------------------------------------------------------------------------
+
+    def _until_next_wake(self) -> float:
+        now = self.clock()
+        wakes = [self.deadline]
+        if self.pending:
+            wakes.append(self.pending_since + FLUSH_SECONDS)
+        if (give_up := self.runner.next_give_up()) is not None:
+            wakes.append(give_up)
+        if (start := self.runner.earliest_unmarked_start()) is not None:
+            wakes.append(start + FLUSH_SECONDS)
+        if self._claim_due(ignoring_time=True):
+            wakes.append(self.next_claim)
+        return max(0.0, min(wakes) - now)
+
+    def _idle(self) -> bool:
+        return self.runner.running == 0 and self.runner.ready == 0
 
     def _time_left(self) -> float:
         return self.deadline - self.clock()
@@ -234,42 +379,12 @@ class _Tick:
         return self.options.max_jobs - (self.summary.claimed - self.summary.released)
 
 
-class _LeaseKeeper:
-    """Extends the leases of the jobs a tick holds, every third of a lease, while it runs."""
-
-    def __init__(self, engine: Engine, lease_seconds: float) -> None:
-        self.engine, self.lease_seconds = engine, lease_seconds
-        self.held: dict[int, ClaimedJob] = {}
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join()
-
-    def hold(self, claimed: Sequence[ClaimedJob]) -> None:
-        with self.lock:
-            self.held.update((job.id, job) for job in claimed)
-
-    def drop(self, claimed: Sequence[ClaimedJob]) -> None:
-        with self.lock:
-            for job in claimed:
-                self.held.pop(job.id, None)
-
-    def _loop(self) -> None:
-        while not self.stopped.wait(self.lease_seconds / 3):
-            with self.lock:
-                held = list(self.held.values())
-            try:
-                kept = extend_leases(self.engine, held, self.lease_seconds)
-                if kept < len(held):
-                    log.warning("%d of %d held leases were lost", len(held) - kept, len(held))
-            except Exception:
-                log.exception("could not extend leases; they will expire if this goes on")
+def _on_db_clock(attempt: Attempt, moment: float) -> datetime | None:
+    """A tick-clock moment as the database's time, from the claim's reading of both clocks."""
+    claimed_at = attempt.job.claimed_at
+    if claimed_at is None:
+        return None
+    return claimed_at + timedelta(seconds=moment - attempt.claimed)
 
 
 def _jsonable(result: object) -> object:

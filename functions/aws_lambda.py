@@ -45,8 +45,12 @@ class TickFailed(RuntimeError):
 
 
 def scheduled_event(schedule: Schedule) -> dict[str, Any]:
-    """The event ``schedule``'s EventBridge rule sends its function (the rule's fixed input)."""
-    return {"schedule": schedule.name, "body": {"budget_seconds": schedule.budget_seconds}}
+    """The event ``schedule``'s EventBridge rule sends its function (the rule's fixed input).
+
+    It names no budget: the function's own setting (WORKER_BUDGET_SECONDS or
+    SCHEDULE_BUDGET_SECONDS) gives it, as the local cron's ticks do.
+    """
+    return {"schedule": schedule.name, "body": {}}
 
 
 def load_secrets(env: MutableMapping[str, str] | None = None, client: Any = None) -> None:
@@ -106,11 +110,12 @@ def tick_request(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     if function.trigger != "schedule":
         raise ValueError(f"{name} takes HTTP API events only, not {sorted(event)}")
     if "schedule" in event:
-        body = event.get("body") or {}
+        body = dict(event.get("body") or {})
     elif event.get("detail-type") == "Scheduled Event":  # a rule without a fixed input
         body = {}
     else:
         raise ValueError(f"{name} cannot handle an event with keys {sorted(event)}")
+    body.setdefault("budget_seconds", CATALOG.schedules_of(name)[0].budget(settings()))
     route = function.routes[0]
     headers = {"content-type": "application/json"}
     if settings().scheduler_token:

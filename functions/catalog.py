@@ -16,6 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common.config import Settings
+from common.handlers.registry import Registry
+from common.start_rule import never_fits
+
+DEFAULT_SETTINGS = Settings()
 TRIGGERS = ("http", "schedule")
 USES = ("bucket", "email")
 HttpFunction = Callable[[Any], Any]  # takes a flask.Request, answers what Flask accepts
@@ -63,7 +68,16 @@ class Schedule:
     name: str
     cron: str  # five fields (minute hour day month weekday), UTC
     target: str  # the name of a schedule-triggered function
-    budget_seconds: float  # how long each tick may work; below the target's timeout
+    budget_setting: str  # the setting that says how long each tick may work
+
+    def budget(self, settings: Settings) -> float:
+        """How long each of its ticks may work, as ``settings`` say."""
+        return float(getattr(settings, self.budget_setting))
+
+    @property
+    def budget_seconds(self) -> float:
+        """The budget with the default settings: what the templates deploy."""
+        return self.budget(DEFAULT_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -117,10 +131,19 @@ def _check_schedule(schedule: Schedule, names: list[str], catalog: Catalog) -> N
         raise ValueError(f"schedule {schedule.name} targets {target.name}, not schedule-triggered")
     if len(schedule.cron.split()) != 5:
         raise ValueError(f"schedule {schedule.name}: cron needs five fields, got {schedule.cron!r}")
-    if not 0 < schedule.budget_seconds < target.timeout_seconds:
+    if not hasattr(DEFAULT_SETTINGS, schedule.budget_setting):
+        raise ValueError(f"schedule {schedule.name}: no setting {schedule.budget_setting}")
+    check_budget(catalog, schedule, DEFAULT_SETTINGS)
+
+
+def check_budget(catalog: Catalog, schedule: Schedule, settings: Settings) -> None:
+    """Raise ValueError unless ``schedule``'s budget under ``settings`` fits its function."""
+    target = catalog.function(schedule.target)
+    budget = schedule.budget(settings)
+    if not 0 < budget < target.timeout_seconds:
         raise ValueError(
-            f"schedule {schedule.name}: budget {schedule.budget_seconds}s must be above 0 and "
-            f"below {target.name}'s timeout ({target.timeout_seconds}s)"
+            f"{schedule.budget_setting.upper()}={budget:g} does not fit schedule {schedule.name}:"
+            f" it must be above 0 and below {target.name}'s timeout ({target.timeout_seconds} s)"
         )
 
 
@@ -166,7 +189,22 @@ CATALOG = Catalog(
     # A worker tick's budget stays well inside its function's timeout; the lease
     # (LEASE_SECONDS, 120) outlives both.
     schedules=(
-        Schedule("schedule-tick", cron="* * * * *", target="schedule_tick", budget_seconds=20),
-        Schedule("worker-tick", cron="* * * * *", target="worker_tick", budget_seconds=50),
+        Schedule("schedule-tick", "* * * * *", "schedule_tick", "schedule_budget_seconds"),
+        Schedule("worker-tick", "* * * * *", "worker_tick", "worker_budget_seconds"),
     ),
 )
+
+
+def check_deployment(settings: Settings, registry: Registry) -> None:
+    """Raise ValueError where ``settings`` would leave a tick or a job type unable to work:
+    a schedule's budget that its function's timeout cuts short, or a job type that declares
+    it takes longer than any worker tick may run."""
+    for schedule in CATALOG.schedules:
+        check_budget(CATALOG, schedule, settings)
+    budget = settings.worker_budget_seconds
+    for job_type in registry.types():
+        if never_fits(job_type, budget):
+            raise ValueError(
+                f"job type {job_type.name!r} expects to run {job_type.expected_seconds} s, longer"
+                f" than WORKER_BUDGET_SECONDS={budget:g}: no worker tick could ever start it"
+            )

@@ -33,12 +33,16 @@ def parse_schedule_tick(request: flask.Request, max_budget_seconds: float) -> fl
     return _budget(body.get("budget_seconds", max_budget_seconds), max_budget_seconds)
 
 
-def parse_work_tick(request: flask.Request, max_budget_seconds: float) -> WorkTick:
-    """The worker tick's options; the budget may be shortened, never made longer than configured."""
+def parse_work_tick(
+    request: flask.Request, max_budget_seconds: float, default_budget_seconds: float
+) -> WorkTick:
+    """The worker tick's options; the budget may be shortened, never made longer than configured.
+    A body without one gets ``default_budget_seconds`` (at most the configured one)."""
     body = json_body(request, optional=True)
     reject_unknown(body, WORK_FIELDS)
+    default = min(default_budget_seconds, max_budget_seconds)
     return WorkTick(
-        budget_seconds=_budget(body.get("budget_seconds", max_budget_seconds), max_budget_seconds),
+        budget_seconds=_budget(body.get("budget_seconds", default), max_budget_seconds),
         max_jobs=_max_jobs(body.get("max_jobs")),
         queues=_queues(body.get("queues")),
     )

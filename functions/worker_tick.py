@@ -10,28 +10,39 @@ from typing import Any
 import flask
 import functions_framework
 
+from common.errors import Misconfigured
 from common.worker import TickOptions, work_tick
 from functions._http import engine, registry, respond, serve, settings
+from functions.catalog import check_deployment
 from functions.ticks import parse_work_tick
 
 
 @functions_framework.http
 def worker_tick(request: flask.Request) -> Any:
-    """Claim, run and finish jobs until WORKER_BUDGET_SECONDS (or the asked budget) is spent."""
+    """Claim, run and finish jobs until WORKER_BUDGET_SECONDS (or the asked budget) is spent.
+
+    A tick asked over HTTP without a budget runs WORKER_HTTP_BUDGET_SECONDS, which fits the
+    gateway in front of it; the cron asks for WORKER_BUDGET_SECONDS.
+    """
     return serve(request, _tick, methods={"POST"}, tick=True)
 
 
 def _tick(request: flask.Request) -> flask.Response:
     config = settings()
-    tick = parse_work_tick(request, config.worker_budget_seconds)
-    options = TickOptions(
+    _check_deployment()
+    tick = parse_work_tick(request, config.worker_budget_seconds, config.worker_http_budget_seconds)
+    options = TickOptions.from_settings(
+        config,
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         budget_seconds=tick.budget_seconds,
-        batch_size=config.worker_batch_size,
-        lease_seconds=config.lease_seconds,
-        poll_seconds=config.worker_poll_seconds,
-        backoff=config.backoff,
         max_jobs=tick.max_jobs,
         queues=tick.queues,
     )
     return respond(work_tick(engine(), registry(), options).as_dict())
+
+
+def _check_deployment() -> None:
+    try:
+        check_deployment(settings(), registry())
+    except ValueError as exc:
+        raise Misconfigured(str(exc)) from None

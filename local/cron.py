@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
+from common.config import Settings
 from functions.catalog import Catalog, Schedule
 
 
@@ -23,10 +24,13 @@ class LocalCron:
         self,
         catalog: Catalog,
         base_url: str,
-        token: str | None,
+        settings: Settings,
         report: Callable[[str], None] = print,
     ) -> None:
-        self.catalog, self.base_url, self.token = catalog, base_url, token
+        """Each tick asks for the budget ``settings`` give it, with SCHEDULER_TOKEN (or
+        API_TOKEN) as its bearer token."""
+        self.catalog, self.base_url, self.settings = catalog, base_url, settings
+        self.token = settings.scheduler_token or settings.api_token
         self.report = report
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="local-cron", daemon=True)
@@ -52,7 +56,8 @@ class LocalCron:
     def fire(self, schedule: Schedule) -> None:
         """POST the schedule's tick to the gateway and report what it did."""
         route = self.catalog.function(schedule.target).routes[0]
-        body = json.dumps({"budget_seconds": schedule.budget_seconds}).encode()
+        budget = schedule.budget(self.settings)
+        body = json.dumps({"budget_seconds": budget}).encode()
         request = urllib.request.Request(
             self.base_url + route.path,
             data=body,
@@ -64,7 +69,7 @@ class LocalCron:
         started = time.monotonic()
         self.report(f"cron  {schedule.name}: {route.method} {route.path}")
         try:
-            with urllib.request.urlopen(request, timeout=schedule.budget_seconds + 30) as answer:
+            with urllib.request.urlopen(request, timeout=budget + 30) as answer:
                 summary = answer.read().decode()
         except urllib.error.HTTPError as exc:
             summary = f"HTTP {exc.code} {exc.read().decode()}"

@@ -22,7 +22,8 @@ from moto.server import ThreadedMotoServer
 from common.aws import prepare_local_cloud
 from common.config import Settings
 from common.db import migrate
-from functions.catalog import CATALOG
+from common.handlers.catalog import build_registry
+from functions.catalog import CATALOG, check_deployment
 from local.cron import LocalCron
 
 HOST = "127.0.0.1"
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
+    try:
+        check_deployment(settings, build_registry(settings))
+    except ValueError as exc:
+        sys.exit(f"skiplock cannot start: {exc}")
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
 
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     _wait_until_up(base_url + "/openapi.json", gateway)
     cron = None
     if not args.no_cron:
-        cron = LocalCron(CATALOG, base_url, settings.scheduler_token or settings.api_token)
+        cron = LocalCron(CATALOG, base_url, settings)
         cron.start()
     _print_banner(settings, base_url, moto_url, cron is not None)
     _wait_for_stop(gateway)
@@ -94,6 +99,10 @@ def _start_gateway(port: int, workers: int) -> subprocess.Popen[bytes]:
         "8",
         "--timeout",
         "120",
+        # On Ctrl-C a tick still running is cut off after 5 s (its jobs come back through
+        # their leases) rather than held up to its whole budget.
+        "--graceful-timeout",
+        "5",
         "--log-level",
         "warning",
     ]

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete
 
 from common.db import make_engine
 from common.models import job_attempts, jobs
+from common.start_rule import durations
 from tests.databases import fresh_database, selected_backends
 
 
@@ -36,6 +37,13 @@ class _LazyDatabases(dict[str, str]):
             pytest.skip(message)
         self[backend] = url
         return url
+
+
+@pytest.fixture(autouse=True)
+def fresh_durations() -> None:
+    """Each test's worker ticks start from what the job types declare, not from what the
+    process's earlier tests taught the start rule."""
+    durations.forget()
 
 
 @pytest.fixture(scope="session")

@@ -5,4 +5,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/../local/bootstrap.sh"
 cd "$REPO"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
+"$VENV/bin/mypy"
 exec "$VENV/bin/python" -m pytest "$@"

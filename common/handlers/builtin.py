@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pydantic
 
 from common.errors import JobError
@@ -26,9 +24,10 @@ def noop(job: Job, ctx: JobContext) -> None:
 
 
 def sleep(job: Job, ctx: JobContext) -> dict[str, float]:
-    """Sleeps ``seconds``, or until its deadline, whichever comes first."""
+    """Sleeps ``seconds``, or until its deadline, whichever comes first (or until given up on,
+    when what it returns no longer counts)."""
     seconds = min(job.payload.seconds, ctx.remaining_seconds())
-    time.sleep(seconds)
+    ctx.cancelled.wait(seconds)
     return {"slept": seconds}
 
 
@@ -39,7 +38,13 @@ def fail(job: Job, ctx: JobContext) -> dict[str, int]:
     return {"succeeded_on_attempt": job.attempt}
 
 
+def _asked_to_sleep(payload: SleepPayload) -> float:
+    return payload.seconds
+
+
 def register_builtins(registry: Registry) -> None:
     registry.job_type("noop", timeout_seconds=1)(noop)
-    registry.job_type("sleep", payload=SleepPayload, timeout_seconds=30)(sleep)
+    registry.job_type(
+        "sleep", payload=SleepPayload, timeout_seconds=30, expected_seconds=_asked_to_sleep
+    )(sleep)
     registry.job_type("fail", payload=FailPayload, timeout_seconds=1)(fail)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,20 @@ class Job:
 
 @dataclass
 class JobContext:
-    """The handler's view of its surroundings: time left, its lease, a logger."""
+    """The handler's view of its surroundings: time left, whether it was given up on, its
+    lease, a logger.
+
+    A handler that runs past its deadline is given up on: its attempt ends ``timeout`` and
+    ``cancelled`` is set. Python cannot stop a thread, so a long handler should check
+    ``cancelled`` (or wait on it instead of sleeping) and pass ``remaining_seconds()`` as the
+    timeout of what it waits for; whatever it returns after being given up on is discarded.
+    """
 
     deadline: float  # the ``clock()`` value by which the handler must have returned
     extend_lease: Callable[[float], None]
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("skiplock.job"))
     clock: Callable[[], float] = time.monotonic  # the tick's clock, which set the deadline
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     def remaining_seconds(self) -> float:
         """Seconds left before the handler's deadline (its timeout or the tick's budget)."""
@@ -41,11 +50,19 @@ class JobContext:
 
 
 Handler = Callable[[Job, JobContext], Any]
+# How long a job is expected to run: seconds, or a function of its validated payload.
+Expected = float | Callable[[Any], float]
 
 
 @dataclass(frozen=True)
 class JobType:
-    """A job type: its handler and how jobs of it are checked, timed and queued by default."""
+    """A job type: its handler and how jobs of it are checked, timed, run and queued by default.
+
+    ``timeout_seconds`` is the most an attempt may take; ``expected_seconds`` what it usually
+    takes, for deciding whether it may start in what is left of a tick until the worker has
+    learnt the type's real durations (see common/start_rule.py). ``concurrency`` caps how
+    many of its jobs one tick runs at once (a CPU-heavy type may want 1).
+    """
 
     name: str
     handler: Handler
@@ -54,6 +71,14 @@ class JobType:
     queue: str | None = None
     priority: int | None = None
     max_attempts: int | None = None
+    expected_seconds: Expected | None = None
+    concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.timeout_seconds > 0:
+            raise ValueError(f"job type {self.name}: timeout_seconds must be above 0")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError(f"job type {self.name}: concurrency must be 1 or more")
 
     def parse_payload(self, payload: Any) -> Any:
         """The payload as the handler receives it; ValidationError naming the bad field."""
@@ -90,12 +115,24 @@ class Registry:
         queue: str | None = None,
         priority: int | None = None,
         max_attempts: int | None = None,
+        expected_seconds: Expected | None = None,
+        concurrency: int | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator: ``@registry.job_type("thumbnail", payload=ThumbnailPayload)``."""
 
         def register(handler: Handler) -> Handler:
             self.register(
-                JobType(name, handler, payload, timeout_seconds, queue, priority, max_attempts)
+                JobType(
+                    name,
+                    handler,
+                    payload,
+                    timeout_seconds,
+                    queue,
+                    priority,
+                    max_attempts,
+                    expected_seconds,
+                    concurrency,
+                )
             )
             return handler
 
@@ -113,3 +150,6 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._types)
+
+    def types(self) -> list[JobType]:
+        return [self._types[name] for name in self.names()]

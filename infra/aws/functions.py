@@ -78,9 +78,8 @@ def _settings_environment(function: Function, catalog: Catalog) -> dict[str, Any
         "S3_BUCKET": ref("Bucket"),
         "SES_SENDER": ref("SesSender"),
     }
-    budgets = [s.budget_seconds for s in catalog.schedules_of(function.name)]
-    if budgets:  # a tick asked over HTTP gets no longer than its scheduled runs
-        environment["WORKER_BUDGET_SECONDS"] = str(max(budgets))
+    for schedule in catalog.schedules_of(function.name):  # what its scheduled ticks may take
+        environment[schedule.budget_setting.upper()] = f"{schedule.budget_seconds:g}"
     return environment
 
 

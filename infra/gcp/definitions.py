@@ -35,6 +35,7 @@ def as_data(catalog: Catalog) -> dict[str, Any]:
             "target": s.target.replace("_", "-"),
             "path": catalog.function(s.target).routes[0].path,
             "budget_seconds": s.budget_seconds,
+            "budget_setting": s.budget_setting.upper(),
         }
         for s in catalog.schedules
     ]

@@ -76,7 +76,7 @@ resource "google_cloudfunctions2_function" "functions" {
     vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
     environment_variables = merge(
       local.environment,
-      each.value.trigger == "schedule" ? { WORKER_BUDGET_SECONDS = tostring(local.budgets[each.key]) } : {},
+      each.value.trigger == "schedule" ? local.budgets[each.key] : {},
     )
 
     secret_environment_variables {

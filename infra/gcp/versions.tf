@@ -25,10 +25,12 @@ locals {
   functions   = { for f in local.definitions.functions : f.name => f }
   schedules   = { for s in local.definitions.schedules : s.name => s }
   http        = { for name, f in local.functions : name => f if f.trigger == "http" }
-  # The longest a scheduled run of each tick may take: its WORKER_BUDGET_SECONDS.
+  # What a scheduled run of each tick may take, as the setting its schedule names
+  # (WORKER_BUDGET_SECONDS, SCHEDULE_BUDGET_SECONDS): the function reads the same value.
   budgets = {
-    for name, f in local.functions : name => max([
-      for s in local.definitions.schedules : s.budget_seconds if s.target == name
+    for name, f in local.functions : name => merge([
+      for s in local.definitions.schedules : { (s.budget_setting) = tostring(s.budget_seconds) }
+      if s.target == name
     ]...) if f.trigger == "schedule"
   }
 }

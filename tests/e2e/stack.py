@@ -10,9 +10,16 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import delete
+
+from common.db import make_engine
+from common.models import job_attempts, jobs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,11 +67,13 @@ class LocalStack:
         return output
 
 
-def start_stack(env: dict[str, str], startup_seconds: float = 300) -> LocalStack:
+def start_stack(
+    env: dict[str, str], startup_seconds: float = 300, args: tuple[str, ...] = ()
+) -> LocalStack:
     port, moto_port = free_port(), free_port()
     token = "e2e-token"
     process = subprocess.Popen(
-        ["./local/start.sh", "--port", str(port), "--moto-port", str(moto_port)],
+        ["./local/start.sh", "--port", str(port), "--moto-port", str(moto_port), *args],
         cwd=REPO,
         env={**os.environ, "API_TOKEN": token, **env},
         text=True,
@@ -85,3 +94,21 @@ def start_stack(env: dict[str, str], startup_seconds: float = 300) -> LocalStack
         time.sleep(0.5)
     stack.stop()
     raise RuntimeError("the stack did not come up")
+
+
+@contextmanager
+def stack_on_empty_mariadb(
+    url: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[LocalStack]:
+    """The stack on the MariaDB database at ``url``, emptied first; stopped at the end."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(delete(job_attempts))
+        conn.execute(delete(jobs))
+    engine.dispose()
+    stack = start_stack({"DATABASE_URL": url, **(env or {})}, args=args)
+    try:
+        yield stack
+    finally:
+        if stack.process.poll() is None:
+            stack.stop()

@@ -11,28 +11,17 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import delete
 
-from common.db import make_engine
-from common.models import job_attempts, jobs
-from tests.e2e.stack import LocalStack, start_stack
+from tests.e2e.stack import LocalStack, stack_on_empty_mariadb
 
 FINAL = {"SUCCESS", "DLQ", "CANCELLED"}
 
 
 @pytest.fixture(scope="module")
 def stack(database_urls: dict[str, str]) -> Iterator[LocalStack]:
-    url = database_urls["mariadb"]
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(delete(job_attempts))
-        conn.execute(delete(jobs))
-    engine.dispose()
-    env = {"DATABASE_URL": url, "BACKOFF_BASE_SECONDS": "0.1", "BACKOFF_JITTER": "0"}
-    stack = start_stack(env)
-    yield stack
-    if stack.process.poll() is None:
-        stack.stop()
+    env = {"BACKOFF_BASE_SECONDS": "0.1", "BACKOFF_JITTER": "0"}
+    with stack_on_empty_mariadb(database_urls["mariadb"], env) as stack:
+        yield stack
 
 
 def test_local_cron_runs_submitted_jobs_to_their_final_status(stack: LocalStack) -> None:

@@ -21,6 +21,8 @@ SETTINGS = (
     "BACKOFF_JITTER",
     "LEASE_SECONDS",
     "WORKER_BUDGET_SECONDS",
+    "WORKER_HTTP_BUDGET_SECONDS",
+    "WORKER_CONCURRENCY",
     "SCHEDULE_BUDGET_SECONDS",
     "WORKER_BATCH_SIZE",
     "WORKER_POLL_SECONDS",
@@ -53,10 +55,8 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
 def functions(engine: Engine, db_url: str, configure: Configure) -> Functions:
     """The functions on the test's backend, its tables empty, other settings default but one.
 
-    An idle worker tick polls every WORKER_POLL_SECONDS and, when its budget runs out between
-    two polls, can sleep a negative time and answer 500 (common/worker.py; see
-    test_a_worker_tick_whose_budget_runs_out_while_it_polls_answers_200). A poll longer than
-    any budget makes an idle tick sleep once, with time left, so the other tests stay exact.
+    A poll longer than any budget makes an idle worker tick look for jobs once and then wait
+    out its budget, so that what a tick did depends only on the jobs a test submitted before.
     """
     configure(DATABASE_URL=db_url, WORKER_POLL_SECONDS="60")
     return Functions()

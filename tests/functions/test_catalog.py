@@ -16,7 +16,7 @@ from functions.gateway import create_gateway
 
 SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 TICK = Function("worker_tick", "schedule", 60, 512, routes("POST /ticks/work"))
-FIRES_TICK = Schedule("tick", "* * * * *", "worker_tick", 50)
+FIRES_TICK = Schedule("tick", "* * * * *", "worker_tick", "worker_budget_seconds")
 
 
 def tick(**changes: Any) -> Function:
@@ -35,7 +35,8 @@ def test_the_catalog_has_functions_and_schedules() -> None:
     ("functions", "schedules", "error"),
     [
         ((TICK,), (fires(target="missing"),), "targets unknown missing"),
-        ((TICK,), (fires(budget_seconds=60),), "below worker_tick's timeout"),
+        ((tick(timeout_seconds=50),), (FIRES_TICK,), "below worker_tick's timeout"),
+        ((TICK,), (fires(budget_setting="tick_seconds"),), "no setting tick_seconds"),
         ((TICK,), (fires(cron="* * * *"),), "five fields"),
         ((tick(trigger="http"),), (FIRES_TICK,), "not schedule-triggered"),
         ((TICK,), (), "no schedule fires it"),

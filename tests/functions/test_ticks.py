@@ -25,7 +25,9 @@ WORK_SUMMARY = {
     "succeeded",
     "failed",
     "dead_lettered",
+    "timed_out",
     "released",
+    "did_not_fit",
     "lease_lost",
 }
 
@@ -144,20 +146,35 @@ def test_a_worker_tick_takes_jobs_of_the_given_queues_only(functions: Functions)
     assert job(functions, other)["status"] in {"CREATED", "SCHEDULED"}
 
 
-def test_a_worker_tick_does_not_start_a_job_whose_timeout_exceeds_its_budget(
+def test_a_short_worker_tick_runs_a_job_whose_timeout_is_longer_than_the_tick(
     functions: Functions,
 ) -> None:
-    job_id = submit(functions, type="noop")["id"]
+    job_id = submit(functions, type="sleep", payload={"seconds": 0.05})["id"]  # timeout 30 s
 
-    summary = work(functions, max_jobs=1, budget_seconds=0.5)
+    summary = work(functions, budget_seconds=2)
 
-    assert summary["succeeded"] == 0
-    assert summary["claimed"] == summary["released"] >= 1
-    assert job(functions, job_id)["status"] == "SCHEDULED"
+    assert (summary["succeeded"], summary["released"]) == (1, 0)
+    assert job(functions, job_id)["status"] == "SUCCESS"
+
+
+def test_a_worker_tick_hands_back_at_once_a_job_it_expects_to_outlast_it(
+    functions: Functions,
+) -> None:
+    job_id = submit(functions, type="sleep", payload={"seconds": 3})["id"]  # expects 3 s
+
+    summary = work(functions, budget_seconds=1)
+
+    assert (summary["claimed"], summary["released"], summary["did_not_fit"]) == (1, 1, 1)
+    answered = job(functions, job_id)
+    assert (answered["status"], answered["attempts"], answered["started_at"]) == (
+        "SCHEDULED",
+        0,
+        None,
+    )
 
 
 def test_both_ticks_accept_an_empty_body(functions: Functions, configure: Configure) -> None:
-    configure(WORKER_BUDGET_SECONDS="0.2")
+    configure(SCHEDULE_BUDGET_SECONDS="0.2", WORKER_HTTP_BUDGET_SECONDS="0.2")
 
     scheduled = functions.schedule_tick.post("/ticks/schedule")
     worked = functions.worker_tick.post("/ticks/work")

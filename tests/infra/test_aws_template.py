@@ -49,7 +49,10 @@ def test_a_function_or_schedule_added_to_the_catalog_alone_makes_the_template_st
     added = _with(
         CATALOG,
         functions=(*CATALOG.functions, extra),
-        schedules=(*CATALOG.schedules, Schedule("purge", "0 3 * * *", "purge_jobs", 10)),
+        schedules=(
+            *CATALOG.schedules,
+            Schedule("purge", "0 3 * * *", "purge_jobs", "schedule_budget_seconds"),
+        ),
     )
     stale = generator.render(generator.build(added))
     assert stale != TEMPLATE_FILE.read_text()
@@ -97,7 +100,9 @@ def test_the_routes_cover_every_path_of_the_api_document() -> None:
     assert documented <= routed
 
 
-def test_each_schedule_is_a_rule_firing_its_target_with_its_budget() -> None:
+def test_each_schedule_is_a_rule_firing_its_target_which_takes_its_budget_from_its_settings() -> (
+    None
+):
     rules = resources_of("AWS::Events::Rule")
     assert set(rules) == {logical_id(s.name, "Rule") for s in CATALOG.schedules}
     for schedule in CATALOG.schedules:
@@ -105,7 +110,7 @@ def test_each_schedule_is_a_rule_firing_its_target_with_its_budget() -> None:
         assert properties["ScheduleExpression"] == to_aws(schedule.cron)
         (target,) = properties["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [function_id(schedule.target), "Arn"]}
-        assert json.loads(target["Input"])["body"]["budget_seconds"] == schedule.budget_seconds
+        assert json.loads(target["Input"]) == {"schedule": schedule.name, "body": {}}
 
 
 def test_budgets_fit_in_timeouts_and_leases_outlive_them() -> None:
@@ -117,15 +122,10 @@ def test_budgets_fit_in_timeouts_and_leases_outlive_them() -> None:
     longest = max(f["Properties"]["Timeout"] for f in functions.values() if f["DependsOn"][1:])
     assert lease["MinValue"] > longest
     assert lease["Default"] >= lease["MinValue"]
-    budgeted = {
-        name: function["Properties"]
-        for name, function in functions.items()
-        if "WORKER_BUDGET_SECONDS" in function["Properties"]["Environment"]["Variables"]
-    }
-    assert set(budgeted) == {function_id(s.target) for s in CATALOG.schedules}
-    for properties in budgeted.values():
-        budget = properties["Environment"]["Variables"]["WORKER_BUDGET_SECONDS"]
-        assert float(budget) < properties["Timeout"]
+    for schedule in CATALOG.schedules:  # each tick's function is told its budget, which fits
+        properties = functions[function_id(schedule.target)]["Properties"]
+        budget = properties["Environment"]["Variables"][schedule.budget_setting.upper()]
+        assert float(budget) == schedule.budget_seconds < properties["Timeout"]
 
 
 def test_a_lease_no_longer_than_a_timeout_is_refused() -> None:

@@ -57,7 +57,7 @@ def test_the_terraform_locals_evaluate_on_the_definitions(tmp_path: Path) -> Non
     values = {k: v["value"] for k, v in json.loads(run.stdout).items()}
     schedules = CATALOG.schedules
     assert values["budgets"] == {
-        s.target.replace("_", "-"): max(x.budget_seconds for x in schedules if x.target == s.target)
+        s.target.replace("_", "-"): {s.budget_setting.upper(): f"{s.budget_seconds:g}"}
         for s in schedules
     }
     http = {f.name.replace("_", "-") for f in CATALOG.functions if f.trigger == "http"}

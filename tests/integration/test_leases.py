@@ -6,12 +6,13 @@ import pytest
 from sqlalchemy import Engine
 
 from common.claim import claim, extend_lease
+from common.db import transaction
 from common.errors import LeaseLost
 from common.finish import finish
 from common.retry import BackoffPolicy
 from common.schedule import recover_expired
 from common.states import Status
-from common.transitions import LEASE_EXPIRED, ClaimedJob, Finished, Recovered
+from common.transitions import LEASE_EXPIRED, ClaimedJob, Finished, Recovered, mark_started
 from tests.factories import attempt_rows, db_now, expire_lease, finish_one, job_row, make_job
 
 S = Status
@@ -19,8 +20,29 @@ BACKOFF = BackoffPolicy(base_seconds=10, max_seconds=3600, jitter=0)
 
 
 def claim_one(engine: Engine, worker_id: str) -> ClaimedJob:
+    """Claim a job and start its attempt, as a worker that then runs it does."""
     [job] = claim(engine, worker_id=worker_id, limit=1, lease_seconds=60)
+    with transaction(engine) as conn:
+        mark_started(conn, [job])
     return job
+
+
+def test_jobs_claimed_but_never_started_come_back_from_an_expired_lease_unharmed(
+    engine: Engine,
+) -> None:
+    # A tick that dies between its claim and the start of these attempts: no attempt was made.
+    ids = [make_job(engine, max_attempts=1) for _ in range(3)]
+    claim(engine, worker_id="died-early", limit=3, lease_seconds=60)
+    for job_id in ids:
+        expire_lease(engine, job_id)
+
+    assert recover_expired(engine) == Recovered(rescheduled=3, dead_lettered=0)
+
+    for job_id in ids:
+        row = job_row(engine, job_id)
+        assert (row["status"], row["attempts"], row["started_at"]) == (S.SCHEDULED, 0, None)
+        assert (row["lease_token"], row["locked_until"]) == (None, None)
+        assert attempt_rows(engine, job_id) == []
 
 
 def test_a_job_whose_lease_expired_is_scheduled_again_with_the_attempt_recorded(
@@ -128,6 +150,8 @@ def test_a_batch_with_one_lost_lease_still_records_the_others(engine: Engine) ->
     lost_id, kept_id, failed_id = make_job(engine), make_job(engine), make_job(engine)
     lost, kept, failing = claim(engine, worker_id="a", limit=3, lease_seconds=60)
     assert [lost.id, kept.id, failing.id] == [lost_id, kept_id, failed_id]
+    with transaction(engine) as conn:
+        mark_started(conn, [lost, kept, failing])
     expire_lease(engine, lost_id)
     recover_expired(engine)
 

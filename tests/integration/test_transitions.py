@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from common import transitions as t
-from common.db import transaction
+from common.db import transaction, utcnow
 from common.errors import IllegalTransition, LeaseLost
 from common.models import jobs
 from common.states import TRANSITIONS, Status, check_transition
@@ -52,12 +52,16 @@ def locked(conn: Connection, job_id: int, *extra: Any) -> list[Any]:
 
 def take(conn: Connection, job_id: int) -> object:
     # Whatever its status: the transition itself must refuse a job that is not SCHEDULED.
-    candidates = locked(conn, job_id, jobs.c.payload, jobs.c.max_attempts)
+    candidates = locked(
+        conn, job_id, jobs.c.payload, jobs.c.max_attempts, utcnow().label("claimed_at")
+    )
     return t.take_leases(conn, candidates, worker_id="w-1", lease_seconds=60)
 
 
 def recover(conn: Connection, job_id: int) -> object:
-    return t.recover_expired_leases(conn, locked(conn, job_id, jobs.c.max_attempts))
+    return t.recover_expired_leases(
+        conn, locked(conn, job_id, jobs.c.max_attempts, jobs.c.started_at)
+    )
 
 
 def same(column: str) -> Check:
@@ -94,11 +98,12 @@ CASES = [
         "lease_token": lambda b, a, now: a["lease_token"] is not None,
         "locked_by": lambda b, a, now: a["locked_by"] == "w-1",
         "locked_until": lambda b, a, now: a["locked_until"] > now + timedelta(seconds=50),
-        "started_at": lambda b, a, now: a["started_at"] is not None,
+        "started_at": lambda b, a, now: a["started_at"] is None,  # set when it starts
     }),
     Case("release", S.RUNNING, S.SCHEDULED,
          lambda c, i: t.release_unstarted(c, [held(c, i)]), {
              "attempts": lambda b, a, now: a["attempts"] == b["attempts"] - 1,
+             "started_at": lambda b, a, now: a["started_at"] is None,
              "lease": cleared,
          }),
     Case("succeed", S.RUNNING, S.SUCCESS,
@@ -127,6 +132,11 @@ CASES = [
         "attempts": same("attempts"),
         "lease": cleared,
     }),
+    Case("recover_lease", S.RUNNING, S.SCHEDULED, recover, {  # claimed, never started
+        "attempts": lambda b, a, now: a["attempts"] == b["attempts"] - 1,
+        "last_error": same("last_error"),
+        "lease": cleared,
+    }, columns={"started_at": None}),
     Case("recover_lease", S.RUNNING, S.DLQ, recover, {
         "last_error": lambda b, a, now: a["last_error"] == t.LEASE_EXPIRED,
         "finished_at": finished,
@@ -231,3 +241,14 @@ def test_a_fenced_transition_refuses_a_worker_whose_lease_was_taken_over(engine:
 def test_no_update_can_be_built_for_a_pair_that_is_not_an_edge(pair: tuple[Status, Status]) -> None:
     with pytest.raises(IllegalTransition):
         check_transition(pair[0], pair[1])
+
+
+def test_mark_started_notes_the_start_of_attempts_still_held(engine: Engine) -> None:
+    job_id = make_job(engine, S.RUNNING, started_at=None)
+    with transaction(engine) as conn:
+        job = held(conn, job_id)
+        stale = t.ClaimedJob(**{**job.__dict__, "lease_token": "someone-else"})
+        assert t.mark_started(conn, [stale]) == 0
+        assert t.mark_started(conn, [job]) == 1
+    row = job_row(engine, job_id)
+    assert row["status"] == S.RUNNING and row["started_at"] is not None

@@ -1,0 +1,217 @@
+"""Runs a tick's claimed jobs side by side on a bounded set of threads.
+
+The threads take the next job that may start (a free slot overall and for its type, and an
+expected duration that fits what is left of the tick) straight from the ready list, so the
+tick's own thread is woken only when there is something for it to do: results to write, room
+to claim more, jobs to hand back. A job that runs past its deadline is given up on: its thread
+is abandoned (a thread cannot be stopped; the handler is told through its ``cancelled`` event)
+and a new thread takes its place, so a hung handler costs one thread, never a slot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.handlers.registry import JobType
+from common.transitions import ClaimedJob, Finished
+
+
+@dataclass(eq=False)
+class Attempt:
+    """A claimed job on its way through the runner, with the tick's clock times of its life."""
+
+    job: ClaimedJob
+    job_type: JobType
+    payload: Any  # validated
+    expected_seconds: float
+    claimed: float  # when the claim returned
+    started: float | None = None
+    deadline: float = 0.0  # told to the handler: the earlier of its timeout and the tick's end
+    give_up_at: float = 0.0  # when the runner stops waiting for it
+    marked: bool = False  # its start is written in the job row
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+Execute = Callable[[Attempt], Finished]
+GiveUp = Callable[[Attempt, float], Finished]  # the attempt and the clock's now
+
+
+class Runner:
+    """Up to ``concurrency`` attempts at once; see the module's docstring."""
+
+    def __init__(
+        self,
+        execute: Execute,
+        *,
+        concurrency: int,
+        clock: Callable[[], float],
+        starts_before: float,
+        end_margin_seconds: float,
+    ) -> None:
+        self._execute, self._clock = execute, clock
+        self.concurrency = concurrency
+        self.starts_before = starts_before  # no attempt starts that is expected to end later
+        self.end_margin_seconds = end_margin_seconds
+        self.tick_end = starts_before + end_margin_seconds
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the threads wait here for jobs
+        self._news = threading.Condition(self._lock)  # the tick's thread waits here
+        self._has_news = False
+        self._ready: deque[Attempt] = deque()
+        self._running: dict[int, Attempt] = {}
+        self._by_type: Counter[str] = Counter()
+        self._finished: list[Finished] = []
+        self._passed_over: list[Attempt] = []
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for _ in range(self.concurrency):
+            self._spawn()
+
+    # --- what the tick's thread calls ------------------------------------------------------
+
+    def add(self, attempts: list[Attempt]) -> None:
+        """Queue claimed attempts, in claim order."""
+        with self._lock:
+            self._ready.extend(attempts)
+            self._work.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a thread has news for the tick, or ``timeout`` seconds."""
+        with self._lock:
+            if not self._has_news and timeout > 0:
+                self._news.wait(timeout)
+            self._has_news = False
+
+    def collect(self) -> list[Finished]:
+        """The attempts that ended since the last call."""
+        with self._lock:
+            done, self._finished = self._finished, []
+            return done
+
+    def take_passed_over(self) -> list[Attempt]:
+        """Claimed jobs that cannot start in what is left of the tick: to be handed back."""
+        with self._lock:
+            passed, self._passed_over = self._passed_over, []
+            return passed
+
+    def give_up_overdue(self, give_up: GiveUp) -> None:
+        """End every attempt that is past its give-up time with what ``give_up`` says."""
+        now = self._clock()
+        with self._lock:
+            for attempt in [a for a in self._running.values() if a.give_up_at <= now]:
+                self._abandon(attempt, give_up(attempt, now))
+
+    def stop(self, give_up: GiveUp) -> list[Attempt]:
+        """Give up on what still runs, stop the threads, return the jobs never started."""
+        now = self._clock()
+        with self._lock:
+            self._stopping = True
+            for attempt in list(self._running.values()):
+                self._abandon(attempt, give_up(attempt, now))
+            unstarted = [*self._ready, *self._passed_over]
+            self._ready.clear()
+            self._passed_over.clear()
+            self._work.notify_all()
+        return unstarted
+
+    def unmarked_since(self, before: float) -> list[Attempt]:
+        """Running attempts started before ``before`` whose start is not yet in the job row."""
+        with self._lock:
+            return [
+                a
+                for a in self._running.values()
+                if not a.marked and a.started is not None and a.started <= before
+            ]
+
+    def next_give_up(self) -> float | None:
+        with self._lock:
+            return min((a.give_up_at for a in self._running.values()), default=None)
+
+    def earliest_unmarked_start(self) -> float | None:
+        with self._lock:
+            starts = [a.started for a in self._running.values() if not a.marked and a.started]
+            return min(starts, default=None)
+
+    @property
+    def ready(self) -> int:
+        return len(self._ready)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # --- the threads -------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(target=self._serve, name="skiplock-job", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                attempt = self._next()
+                while attempt is None:
+                    if self._stopping:
+                        return
+                    self._work.wait()
+                    attempt = self._next()
+            finished = self._execute(attempt)
+            with self._lock:
+                if attempt.cancelled.is_set() and attempt.job.id not in self._running:
+                    return  # given up on and replaced: the late result is dropped here
+                self._end(attempt)
+                self._finished.append(finished)
+                self._tell_tick()
+                self._work.notify()  # its type's slot is free again
+
+    def _next(self) -> Attempt | None:
+        """The first ready attempt that may start now; those that never can are set aside."""
+        if self._stopping or len(self._running) >= self.concurrency:
+            return None
+        now = self._clock()
+        for attempt in list(self._ready):
+            if now + attempt.expected_seconds > self.starts_before:
+                self._ready.remove(attempt)
+                self._passed_over.append(attempt)
+                self._tell_tick()
+                continue
+            limit = attempt.job_type.concurrency
+            if limit is not None and self._by_type[attempt.job_type.name] >= limit:
+                continue
+            self._ready.remove(attempt)
+            self._begin(attempt, now)
+            if not self._ready:
+                self._tell_tick()  # room to claim more
+            return attempt
+        return None
+
+    def _begin(self, attempt: Attempt, now: float) -> None:
+        timeout_at = now + attempt.job_type.timeout_seconds
+        attempt.started = now
+        attempt.deadline = min(timeout_at, self.starts_before)
+        attempt.give_up_at = min(timeout_at, self.tick_end)
+        self._running[attempt.job.id] = attempt
+        self._by_type[attempt.job_type.name] += 1
+
+    def _end(self, attempt: Attempt) -> None:
+        del self._running[attempt.job.id]
+        self._by_type[attempt.job_type.name] -= 1
+
+    def _abandon(self, attempt: Attempt, finished: Finished) -> None:
+        attempt.cancelled.set()
+        self._end(attempt)
+        self._finished.append(finished)
+        if not self._stopping:
+            self._spawn()  # the abandoned thread may never come back
+        self._work.notify()
+
+    def _tell_tick(self) -> None:
+        self._has_news = True
+        self._news.notify()
