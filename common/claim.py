@@ -33,7 +33,6 @@ def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) 
             jobs.c.payload,
             jobs.c.attempts,
             jobs.c.max_attempts,
-            utcnow().label("claimed_at"),
         )
         .where(jobs.c.status == Status.SCHEDULED, jobs.c.run_at <= utcnow())
         .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
@@ -65,14 +64,31 @@ def claim(
     workers never wait for, nor get, each other's rows), then updated by primary key. Jobs
     whose ids are in ``excluding`` are passed over.
     """
+    work = partial(
+        claim_in,
+        worker_id=worker_id,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        queues=queues,
+        excluding=excluding,
+    )
+    return run_in_transaction(bind, work)
+
+
+def claim_in(
+    conn: Connection,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    queues: Sequence[str] | None = None,
+    excluding: Collection[int] = (),
+) -> list[ClaimedJob]:
+    """``claim`` inside the caller's transaction (a worker records its last batch in it too)."""
     candidates = claim_query(tuple(queues) if queues else None, bool(excluding))
     params = {"limit": limit, "excluded": list(excluding)} if excluding else {"limit": limit}
-
-    def work(conn: Connection) -> list[ClaimedJob]:
-        rows = conn.execute(candidates, params).all()
-        return take_leases(conn, rows, worker_id=worker_id, lease_seconds=lease_seconds)
-
-    return run_in_transaction(bind, work)
+    rows = conn.execute(candidates, params).all()
+    return take_leases(conn, rows, worker_id=worker_id, lease_seconds=lease_seconds)
 
 
 def extend_lease(bind: Bind, job: ClaimedJob, seconds: float) -> None:

@@ -13,10 +13,12 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, DateTime, Engine, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Engine, create_engine, event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -83,6 +85,27 @@ class utc_in(FunctionElement[Any]):  # noqa: N801
         micros = seconds if isinstance(seconds, ColumnElement) else int(seconds * 1_000_000)
         super().__init__(micros)
         self.type = DateTime()
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """The database's clock read against a local one, to turn local moments into database
+    times without asking the database each time (a tick reads it once)."""
+
+    database: datetime
+    local: float
+
+    @classmethod
+    def take(cls, bind: Bind, clock: Callable[[], float]) -> ClockReading:
+        with transaction(bind) as conn:
+            before = clock()
+            now = conn.execute(select(utcnow())).scalar_one()
+            after = clock()
+        return cls(now, (before + after) / 2)
+
+    def at(self, moment: float) -> datetime:
+        """The database's time at the local clock's ``moment``."""
+        return self.database + timedelta(seconds=moment - self.local)
 
 
 def micros(seconds: float) -> int:

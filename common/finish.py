@@ -44,31 +44,28 @@ def finish(
     """
     if not finished:
         return Recorded()
+    record = partial(record_finished, backoff=backoff, rand=rand)
     try:
-        return run_in_transaction(
-            bind, partial(_record, finished=finished, backoff=backoff, rand=rand)
-        )
+        return run_in_transaction(bind, partial(record, finished=finished))
     except LeaseLost:
         pass
     recorded = Recorded()
     for one in finished:
         try:
-            recorded.add(
-                run_in_transaction(
-                    bind, partial(_record, finished=[one], backoff=backoff, rand=rand)
-                )
-            )
+            recorded.add(run_in_transaction(bind, partial(record, finished=[one])))
         except LeaseLost:
             recorded.lost.append(one)
     return recorded
 
 
-def _record(
+def record_finished(
     conn: Connection,
     finished: Sequence[Finished],
     backoff: BackoffPolicy,
-    rand: Callable[[], float],
+    rand: Callable[[], float] = random.random,
 ) -> Recorded:
+    """Record ``finished`` attempts in ``conn``'s transaction. LeaseLost if any job is no longer
+    its worker's: the transaction is then spoilt, and ``finish`` writes them one by one."""
     successes = [f for f in finished if f.error is None]
     recorded = Recorded(succeeded=len(successes))
     if successes:

@@ -3,9 +3,14 @@
 The threads take the next job that may start (a free slot overall and for its type, and an
 expected duration that fits what is left of the tick) straight from the ready list, so the
 tick's own thread is woken only when there is something for it to do: results to write, room
-to claim more, jobs to hand back. A job that runs past its deadline is given up on: its thread
-is abandoned (a thread cannot be stopped; the handler is told through its ``cancelled`` event)
-and a new thread takes its place, so a hung handler costs one thread, never a slot.
+to claim more, jobs to hand back. Threads are woken as the work needs them: one takes a new
+batch, and more join only once no job has started for SPREAD_SECONDS while jobs are waiting
+(the running ones are waiting on something). Jobs that return at once are run by one thread
+without handing the interpreter back and forth; jobs that wait overlap within milliseconds.
+
+A job that runs past its deadline is given up on: its thread is abandoned (a thread cannot be
+stopped; the handler is told through its ``cancelled`` event) and a new thread takes its
+place, so a hung handler costs one thread, never a slot.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.handlers.registry import JobType
+from common.handlers.registry import Cancellation, JobType
 from common.transitions import ClaimedJob, Finished
+
+SPREAD_SECONDS = 0.002
 
 
 @dataclass(eq=False)
@@ -28,12 +35,11 @@ class Attempt:
     job_type: JobType
     payload: Any  # validated
     expected_seconds: float
-    claimed: float  # when the claim returned
     started: float | None = None
     deadline: float = 0.0  # told to the handler: the earlier of its timeout and the tick's end
     give_up_at: float = 0.0  # when the runner stops waiting for it
     marked: bool = False  # its start is written in the job row
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: Cancellation = field(default_factory=Cancellation)
 
 
 Execute = Callable[[Attempt], Finished]
@@ -61,6 +67,7 @@ class Runner:
         self._work = threading.Condition(self._lock)  # the threads wait here for jobs
         self._news = threading.Condition(self._lock)  # the tick's thread waits here
         self._has_news = False
+        self._wake_on_finish = True
         self._ready: deque[Attempt] = deque()
         self._running: dict[int, Attempt] = {}
         self._by_type: Counter[str] = Counter()
@@ -68,6 +75,9 @@ class Runner:
         self._passed_over: list[Attempt] = []
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for work
+        self._last_start = float("-inf")
+        self._held_back = False  # a ready job waits for its type's slot
 
     def start(self) -> None:
         for _ in range(self.concurrency):
@@ -79,14 +89,34 @@ class Runner:
         """Queue claimed attempts, in claim order."""
         with self._lock:
             self._ready.extend(attempts)
-            self._work.notify_all()
+            self._last_start = max(self._last_start, self._clock())  # the wait starts now
+            self._work.notify()
 
-    def wait(self, timeout: float) -> None:
-        """Sleep until a thread has news for the tick, or ``timeout`` seconds."""
+    def spread(self) -> float | None:
+        """Wake idle threads when jobs wait and none has started for SPREAD_SECONDS; return
+        when to look again (None: nothing waits that another thread could take)."""
         with self._lock:
+            if not self._ready or not self._idle or len(self._running) >= self.concurrency:
+                return None
+            due = self._last_start + SPREAD_SECONDS
+            if self._clock() < due:
+                return due
+            self._work.notify(min(len(self._ready), self._idle))
+            return None
+
+    def wait(self, timeout: float, *, wake_on_finish: bool) -> None:
+        """Sleep until a thread has news for the tick, or ``timeout`` seconds.
+
+        News is: the ready list ran empty, a job was set aside, or (with ``wake_on_finish``, or
+        while nothing is ready) an attempt ended. A tick that will record what ended at its
+        next flush anyway does not need to wake for each one.
+        """
+        with self._lock:
+            self._wake_on_finish = wake_on_finish
             if not self._has_news and timeout > 0:
                 self._news.wait(timeout)
             self._has_news = False
+        self._wake_on_finish = True
 
     def collect(self) -> list[Finished]:
         """The attempts that ended since the last call."""
@@ -160,7 +190,9 @@ class Runner:
                 while attempt is None:
                     if self._stopping:
                         return
+                    self._idle += 1
                     self._work.wait()
+                    self._idle -= 1
                     attempt = self._next()
             finished = self._execute(attempt)
             with self._lock:
@@ -168,29 +200,36 @@ class Runner:
                     return  # given up on and replaced: the late result is dropped here
                 self._end(attempt)
                 self._finished.append(finished)
-                self._tell_tick()
-                self._work.notify()  # its type's slot is free again
+                if self._wake_on_finish or not self._ready:
+                    self._tell_tick()
+                if self._held_back:
+                    self._work.notify()  # a job held back by its type's limit may start now
 
     def _next(self) -> Attempt | None:
         """The first ready attempt that may start now; those that never can are set aside."""
-        if self._stopping or len(self._running) >= self.concurrency:
+        if self._stopping or len(self._running) >= self.concurrency or not self._ready:
             return None
         now = self._clock()
-        for attempt in list(self._ready):
+        held_back: list[Attempt] = []  # by their type's limit: they keep their place
+        found = None
+        while self._ready and found is None:
+            attempt = self._ready.popleft()
+            limit = attempt.job_type.concurrency
             if now + attempt.expected_seconds > self.starts_before:
-                self._ready.remove(attempt)
                 self._passed_over.append(attempt)
                 self._tell_tick()
-                continue
-            limit = attempt.job_type.concurrency
-            if limit is not None and self._by_type[attempt.job_type.name] >= limit:
-                continue
-            self._ready.remove(attempt)
-            self._begin(attempt, now)
+            elif limit is not None and self._by_type[attempt.job_type.name] >= limit:
+                held_back.append(attempt)
+            else:
+                found = attempt
+        self._ready.extendleft(reversed(held_back))
+        self._held_back = bool(held_back)
+        if found is not None:
+            self._last_start = now
+            self._begin(found, now)
             if not self._ready:
                 self._tell_tick()  # room to claim more
-            return attempt
-        return None
+        return found
 
     def _begin(self, attempt: Attempt, now: float) -> None:
         timeout_at = now + attempt.job_type.timeout_seconds

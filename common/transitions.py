@@ -24,7 +24,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     case,
-    func,
     insert,
     literal,
     null,
@@ -39,7 +38,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from common.db import after_commit, micros, utc_in, utcnow
 from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
-from common.models import UtcTimestamp, job_attempts, jobs
+from common.models import job_attempts, jobs
 from common.retry import DeadLetter, decide
 from common.states import Outcome, Status, check_transition
 
@@ -62,7 +61,6 @@ class ClaimedJob:
     max_attempts: int
     lease_token: str
     worker_id: str
-    claimed_at: datetime | None = None  # the database's clock when the claim took it
 
 
 @dataclass(frozen=True)
@@ -105,8 +103,8 @@ def take_leases(
 ) -> list[ClaimedJob]:
     """SCHEDULED -> RUNNING for claim candidates this transaction has locked, under one lease.
 
-    ``candidates`` carry id, type, queue, payload, attempts, max_attempts and claimed_at. The
-    claim counts the attempt; a job released or recovered unstarted gives it back.
+    ``candidates`` carry id, type, queue, payload, attempts and max_attempts. The claim counts
+    the attempt; a job released or recovered unstarted gives it back.
     """
     if not candidates:
         return []
@@ -128,7 +126,6 @@ def take_leases(
             row.max_attempts,
             token,
             worker_id,
-            row.claimed_at,
         )
         for row in candidates
     ]
@@ -389,32 +386,34 @@ def _expect_all(moved: int, rows: Sequence[object]) -> None:
 
 def _record_attempts(conn: Connection, done: Sequence[Finished]) -> None:
     """Write each attempt's row with its own start and end. A stale worker's row may collide
-    with the one recovery wrote for the same attempt: its lease is lost."""
+    with the one recovery wrote for the same attempt: its lease is lost.
+
+    The rows are plain values, so that the driver sends them as one multi-row INSERT; a time
+    the worker did not give is the database's now.
+    """
+    now = None
+    if any(f.started_at is None or f.ended_at is None for f in done):
+        now = conn.execute(select(utcnow())).scalar_one()
     rows = [
         {
             "job_id": f.job.id,
             "attempt": f.job.attempt,
             "worker_id": f.job.worker_id,
-            "started_at": f.started_at or f.job.claimed_at,
-            "ended_at": f.ended_at,
+            "started_at": f.started_at or now,
+            "ended_at": f.ended_at or now,
             "outcome": f.outcome,
             "error": f.error,
         }
         for f in done
     ]
-    try:
-        with conn.begin_nested():  # PostgreSQL would abort the whole transaction on the clash
-            conn.execute(_ATTEMPT_ROW, rows)
+    try:  # the clash spoils the transaction (PostgreSQL aborts it): it is rolled back whole
+        conn.execute(_ATTEMPT_ROW, rows)
     except IntegrityError:
         ids = [f.job.id for f in done]
         raise LeaseLost(f"jobs {ids}: an attempt of theirs was recorded already") from None
 
 
-# A time the worker did not give is the database's now; the job row copies its attempt's.
-_ATTEMPT_ROW = insert(job_attempts).values(
-    started_at=func.coalesce(bindparam("started_at", type_=UtcTimestamp), utcnow()),
-    ended_at=func.coalesce(bindparam("ended_at", type_=UtcTimestamp), utcnow()),
-)
+_ATTEMPT_ROW = insert(job_attempts)
 _LEASE_EXPIRED_ATTEMPTS = insert(job_attempts).from_select(
     ["job_id", "attempt", "worker_id", "started_at", "ended_at", "outcome", "error"],
     select(

@@ -19,19 +19,18 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
 from functools import partial
 
 import pydantic
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from common.claim import claim, extend_lease, release
+from common.claim import claim_in, extend_lease, release
 from common.config import Settings
-from common.db import run_in_transaction
-from common.errors import PermanentJobError, ValidationError
-from common.finish import finish
-from common.handlers.registry import Job, JobContext, Registry
+from common.db import ClockReading, run_in_transaction
+from common.errors import LeaseLost, PermanentJobError, ValidationError
+from common.finish import Recorded, finish, record_finished
+from common.handlers.registry import Job, JobContext, JobType, Registry
 from common.leases import LeaseKeeper
 from common.retry import BackoffPolicy
 from common.runner import Attempt, Runner
@@ -132,12 +131,14 @@ class _Tick:
         self.engine, self.conn, self.registry = engine, conn, registry
         self.options, self.clock = options, clock
         self.deadline = clock() + options.budget_seconds
+        self.db_clock = ClockReading.take(conn, clock)  # attempts' times, on the database's
         self.summary = TickSummary()
         self.pending: list[Finished] = []
         self.pending_since = 0.0
         self.next_claim = float("-inf")
         self.last_promote = float("-inf")
         self.passed_over: set[int] = set()  # handed back as not fitting: not to be claimed again
+        self.expected: dict[str, float] = {}  # by job type, for this claim's jobs
         self.keeper = LeaseKeeper(engine, options.lease_seconds)
         self.runner = Runner(
             self._execute,
@@ -155,16 +156,18 @@ class _Tick:
                 self.runner.give_up_overdue(self._given_up)
                 self._collect()
                 self._hand_back(self.runner.take_passed_over(), did_not_fit=True)
-                if self.pending and self._flush_due():
-                    self._flush()
                 self._mark_long_attempts_started()
-                if self._claim_due() and not self._claim_more() and self._idle():
-                    self._flush()
-                    if self.options.stop_when_idle:
+                if self._claim_due():  # what is pending is recorded in the claim's transaction
+                    if not self._claim_more() and self._idle() and self.options.stop_when_idle:
                         break
+                elif self.pending and self._flush_due():
+                    self._flush()
                 if self._jobs_left() <= 0 and self._idle():
                     break  # started all it was asked to
-                self.runner.wait(self._until_next_wake())
+                # Ended attempts matter at once only with nothing to write yet (the flush timer
+                # starts with the first), or when a free slot could take a new claim.
+                wake_on_finish = not self.pending or self._claim_due(ignoring_time=True)
+                self.runner.wait(self._until_next_wake(), wake_on_finish=wake_on_finish)
         finally:
             self._end()
         return self.summary
@@ -193,20 +196,13 @@ class _Tick:
         limit = min(self.options.batch_size, self._jobs_left())
         if limit <= 0:
             return []
-        batch = claim(
-            self.conn,
-            worker_id=self.options.worker_id,
-            limit=limit,
-            lease_seconds=self.options.lease_seconds,
-            queues=self.options.queues,
-            excluding=self.passed_over,
-        )
-        claimed = self.clock()
+        batch = self._record_and_claim(limit)
+        self.expected.clear()  # learnt durations may have moved since the last claim
         self.summary.claimed += len(batch)
         self.keeper.hold(batch)
         attempts = []
         for job in batch:
-            attempt = self._prepare(job, claimed)
+            attempt = self._prepare(job)
             if isinstance(attempt, Finished):
                 self._add([attempt])
             else:
@@ -214,7 +210,32 @@ class _Tick:
         self.runner.add(attempts)
         return batch
 
-    def _prepare(self, job: ClaimedJob, claimed: float) -> Attempt | Finished:
+    def _record_and_claim(self, limit: int) -> list[ClaimedJob]:
+        """Claim, in one transaction with recording what is pending: one commit, not two."""
+        done, self.pending = self.pending, []
+        take = partial(
+            claim_in,
+            worker_id=self.options.worker_id,
+            limit=limit,
+            lease_seconds=self.options.lease_seconds,
+            queues=self.options.queues,
+            excluding=self.passed_over,
+        )
+
+        def both(conn: Connection) -> tuple[Recorded, list[ClaimedJob]]:
+            return record_finished(conn, done, self.options.backoff), take(conn)
+
+        if not done:
+            return run_in_transaction(self.conn, take)
+        try:
+            recorded, batch = run_in_transaction(self.conn, both)
+        except LeaseLost:  # some were taken over meanwhile: record them the careful way
+            self._count(done, finish(self.conn, done, self.options.backoff))
+            return run_in_transaction(self.conn, take)
+        self._count(done, recorded)
+        return batch
+
+    def _prepare(self, job: ClaimedJob) -> Attempt | Finished:
         """The attempt to run, or the permanent failure of a job that cannot run anywhere."""
         try:
             job_type = self.registry.get(job.type)
@@ -224,8 +245,14 @@ class _Tick:
             payload = job_type.parse_payload(job.payload)
         except ValidationError as exc:
             return Finished(job, error=f"invalid payload: {exc.message}", permanent=True)
-        expected = durations.expected_seconds(job_type, payload)
-        return Attempt(job, job_type, payload, expected, claimed)
+        return Attempt(job, job_type, payload, self._expected(job_type, payload))
+
+    def _expected(self, job_type: JobType, payload: object) -> float:
+        if callable(job_type.expected_seconds):  # it depends on the payload
+            return durations.expected_seconds(job_type, payload)
+        if job_type.name not in self.expected:
+            self.expected[job_type.name] = durations.expected_seconds(job_type, payload)
+        return self.expected[job_type.name]
 
     def _promotion_due(self) -> bool:
         return self.clock() - self.last_promote >= PROMOTE_EVERY_SECONDS
@@ -289,8 +316,8 @@ class _Tick:
             error=error,
             permanent=permanent,
             timed_out=timed_out,
-            started_at=_on_db_clock(attempt, attempt.started),
-            ended_at=_on_db_clock(attempt, ended),
+            started_at=self.db_clock.at(attempt.started),
+            ended_at=self.db_clock.at(ended),
             duration_seconds=ended - attempt.started,
         )
 
@@ -299,7 +326,6 @@ class _Tick:
     def _collect(self) -> None:
         done = self.runner.collect()
         if done:
-            self.keeper.drop([f.job for f in done])
             self._add(done)
 
     def _add(self, done: list[Finished]) -> None:
@@ -315,7 +341,9 @@ class _Tick:
         done, self.pending = self.pending, []
         if not done:
             return
-        recorded = finish(self.conn, done, self.options.backoff)
+        self._count(done, finish(self.conn, done, self.options.backoff))
+
+    def _count(self, done: list[Finished], recorded: Recorded) -> None:
         self.keeper.drop([f.job for f in done])
         self.summary.succeeded += recorded.succeeded
         self.summary.failed += recorded.failed
@@ -361,6 +389,8 @@ class _Tick:
             wakes.append(self.pending_since + FLUSH_SECONDS)
         if (give_up := self.runner.next_give_up()) is not None:
             wakes.append(give_up)
+        if (spread := self.runner.spread()) is not None:
+            wakes.append(spread)
         if (start := self.runner.earliest_unmarked_start()) is not None:
             wakes.append(start + FLUSH_SECONDS)
         if self._claim_due(ignoring_time=True):
@@ -379,15 +409,9 @@ class _Tick:
         return self.options.max_jobs - (self.summary.claimed - self.summary.released)
 
 
-def _on_db_clock(attempt: Attempt, moment: float) -> datetime | None:
-    """A tick-clock moment as the database's time, from the claim's reading of both clocks."""
-    claimed_at = attempt.job.claimed_at
-    if claimed_at is None:
-        return None
-    return claimed_at + timedelta(seconds=moment - attempt.claimed)
-
-
 def _jsonable(result: object) -> object:
+    if result is None:
+        return None
     if isinstance(result, pydantic.BaseModel):
         return result.model_dump(mode="json")
     try:

@@ -27,6 +27,40 @@ class Job:
     payload: Any
 
 
+JOB_LOGGER = logging.getLogger("skiplock.job")
+
+
+class Cancellation:
+    """Set when the worker gives up on an attempt: ``threading.Event``'s is_set/wait/set.
+
+    Most handlers never wait on it, so its Event is made only for one that does.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            if self._event is not None:
+                self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until set, or ``timeout`` seconds; True if it was set."""
+        with self._lock:
+            if self._set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+
 @dataclass
 class JobContext:
     """The handler's view of its surroundings: time left, whether it was given up on, its
@@ -40,9 +74,9 @@ class JobContext:
 
     deadline: float  # the ``clock()`` value by which the handler must have returned
     extend_lease: Callable[[float], None]
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("skiplock.job"))
+    logger: logging.Logger = JOB_LOGGER
     clock: Callable[[], float] = time.monotonic  # the tick's clock, which set the deadline
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: Cancellation = field(default_factory=Cancellation)
 
     def remaining_seconds(self) -> float:
         """Seconds left before the handler's deadline (its timeout or the tick's budget)."""

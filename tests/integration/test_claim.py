@@ -94,8 +94,6 @@ def test_a_claimed_job_is_running_with_a_lease_and_its_attempt_counted(engine: E
     assert row["locked_by"] == "worker-7"
     assert before + timedelta(seconds=89) <= row["locked_until"] <= after + timedelta(seconds=91)
     assert row["started_at"] is None  # written when the attempt starts, not at the claim
-    assert job.claimed_at is not None
-    assert before - timedelta(milliseconds=1) <= job.claimed_at <= after
 
 
 def test_each_claim_gets_its_own_lease_token(engine: Engine) -> None:

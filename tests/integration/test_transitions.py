@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from common import transitions as t
-from common.db import transaction, utcnow
+from common.db import transaction
 from common.errors import IllegalTransition, LeaseLost
 from common.models import jobs
 from common.states import TRANSITIONS, Status, check_transition
@@ -52,9 +52,7 @@ def locked(conn: Connection, job_id: int, *extra: Any) -> list[Any]:
 
 def take(conn: Connection, job_id: int) -> object:
     # Whatever its status: the transition itself must refuse a job that is not SCHEDULED.
-    candidates = locked(
-        conn, job_id, jobs.c.payload, jobs.c.max_attempts, utcnow().label("claimed_at")
-    )
+    candidates = locked(conn, job_id, jobs.c.payload, jobs.c.max_attempts)
     return t.take_leases(conn, candidates, worker_id="w-1", lease_seconds=60)
 
 
