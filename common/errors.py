@@ -65,9 +65,9 @@ class PayloadTooLarge(SkiplockError):
 
 
 class Misconfigured(SkiplockError):
-    """The deployment's settings do not work together; its log and this message say why."""
+    """The deployment's settings do not work together; the message says what to change."""
 
-    status = 500
+    status = 503
     code = "misconfigured"
 
 
