@@ -19,6 +19,7 @@ from common.config import Settings
 Service = Literal["s3", "ses"]
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 30
+MAX_POOL_CONNECTIONS = 64
 
 
 def endpoint_url(settings: Settings, service: Service) -> str | None:
@@ -76,6 +77,9 @@ def _client(service: Service, region: str, endpoint: str | None) -> Any:
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "max_attempts": 3},
+        # One client serves every job a tick runs at once (WORKER_CONCURRENCY): let each keep
+        # its connection rather than queue for botocore's default of 10.
+        max_pool_connections=MAX_POOL_CONNECTIONS,
         # Emulators answer at one host, so "bucket.host" virtual addressing cannot reach them.
         s3={"addressing_style": "path"} if endpoint else None,
     )

@@ -104,3 +104,23 @@ def test_a_permanent_failure_goes_to_the_dlq_at_once(engine: Engine, s3: Any) ->
     job = row(engine, job_id)
     assert (job["status"], job["attempts"]) == (Status.DLQ, 1)
     assert job["last_error"].startswith("PermanentJobError: sha256 mismatch")
+
+
+def test_many_bundled_jobs_run_side_by_side_each_writing_its_own_result(
+    engine: Engine, s3: Any
+) -> None:
+    # Ten at a time on the tick's threads, sharing the S3 and SES clients.
+    ids = [
+        submit(engine, job_type, payload) for _ in range(8) for job_type, payload in JOBS.items()
+    ]
+
+    summary = run_worker(engine, SETTINGS)
+
+    assert (summary.succeeded, summary.failed, summary.dead_lettered) == (24, 0, 0)
+    done = [row(engine, job_id) for job_id in ids]
+    assert {job["status"] for job in done} == {Status.SUCCESS}
+    assert len(sent_messages()) == 8
+    keys = {job["result"]["key"] for job in done if job["type"] != "email"}
+    assert len(keys) == 16
+    for key in keys:
+        assert s3.get_object(Bucket="skiplock-test", Key=key)["ContentLength"] > 0
