@@ -208,12 +208,17 @@ def _begin(bind: Bind) -> Iterator[Connection]:
             yield bind
 
 
-def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
-    """Run ``callback`` after the ``transaction`` that ``conn`` is in commits (never if not)."""
+def after_commit(conn: Connection, callback: Callable[[], None] | None = None) -> None:
+    """Run ``callback`` after the ``transaction`` that ``conn`` is in commits (never if not).
+
+    Without a callback, only check that there is such a transaction: code that may register
+    one fails the same way whether or not it does this time.
+    """
     callbacks = conn.info.get(_AFTER_COMMIT)
     if callbacks is None:
-        raise RuntimeError("after_commit needs a transaction begun by common.db.transaction")
-    callbacks.append(callback)
+        raise RuntimeError("needs a transaction begun by common.db.transaction")
+    if callback is not None:
+        callbacks.append(callback)
 
 
 def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts: int = 8) -> T:

@@ -40,9 +40,13 @@ class LeaseKeeper:
             self.held.update((job.id, job) for job in claimed)
 
     def drop(self, claimed: Sequence[ClaimedJob]) -> None:
+        """Stop extending these leases (a job claimed again since keeps its new lease)."""
         with self.lock:
             for job in claimed:
-                self.held.pop(job.id, None)
+                if (
+                    held := self.held.get(job.id)
+                ) is not None and held.lease_token == job.lease_token:
+                    del self.held[job.id]
 
     def _loop(self) -> None:
         while not self.stopped.wait(self.lease_seconds / 3):

@@ -56,13 +56,12 @@ class Runner:
         concurrency: int,
         clock: Callable[[], float],
         starts_before: float,
-        end_margin_seconds: float,
+        tick_end: float,
     ) -> None:
         self._execute, self._clock = execute, clock
         self.concurrency = concurrency
         self.starts_before = starts_before  # no attempt starts that is expected to end later
-        self.end_margin_seconds = end_margin_seconds
-        self.tick_end = starts_before + end_margin_seconds
+        self.tick_end = tick_end  # when the runner stops waiting for any attempt
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the threads wait here for jobs
         self._news = threading.Condition(self._lock)  # the tick's thread waits here
@@ -74,7 +73,6 @@ class Runner:
         self._finished: list[Finished] = []
         self._passed_over: list[Attempt] = []
         self._stopping = False
-        self._threads: list[threading.Thread] = []
         self._idle = 0  # threads waiting for work
         self._last_start = float("-inf")
         self._held_back = False  # a ready job waits for its type's slot
@@ -92,17 +90,23 @@ class Runner:
             self._last_start = max(self._last_start, self._clock())  # the wait starts now
             self._work.notify()
 
-    def spread(self) -> float | None:
-        """Wake idle threads when jobs wait and none has started for SPREAD_SECONDS; return
-        when to look again (None: nothing waits that another thread could take)."""
+    def spread(self) -> None:
+        """Wake idle threads when jobs wait and none has started for SPREAD_SECONDS."""
         with self._lock:
-            if not self._ready or not self._idle or len(self._running) >= self.concurrency:
-                return None
-            due = self._last_start + SPREAD_SECONDS
-            if self._clock() < due:
-                return due
-            self._work.notify(min(len(self._ready), self._idle))
+            due, now = self._spread_due(), self._clock()
+            if due is not None and now >= due:
+                self._work.notify(min(len(self._ready), self._idle))
+                self._last_start = now  # give them SPREAD_SECONDS to start before waking more
+
+    def next_spread(self) -> float | None:
+        """When ``spread`` may next wake a thread (None: nothing waits that one could take)."""
+        with self._lock:
+            return self._spread_due()
+
+    def _spread_due(self) -> float | None:
+        if not self._ready or not self._idle or len(self._running) >= self.concurrency:
             return None
+        return self._last_start + SPREAD_SECONDS
 
     def wait(self, timeout: float, *, wake_on_finish: bool) -> None:
         """Sleep until a thread has news for the tick, or ``timeout`` seconds.
@@ -165,12 +169,21 @@ class Runner:
 
     def earliest_unmarked_start(self) -> float | None:
         with self._lock:
-            starts = [a.started for a in self._running.values() if not a.marked and a.started]
+            starts = [
+                a.started for a in self._running.values() if not a.marked and a.started is not None
+            ]
             return min(starts, default=None)
 
     @property
     def ready(self) -> int:
         return len(self._ready)
+
+    @property
+    def wants_more(self) -> bool:
+        """Nothing is ready that a free thread could take: the tick may claim more."""
+        with self._lock:
+            stuck = self._held_back and self._idle > 0  # all that is ready waits for its type
+            return (not self._ready or stuck) and len(self._running) < self.concurrency
 
     @property
     def running(self) -> int:
@@ -180,7 +193,6 @@ class Runner:
 
     def _spawn(self) -> None:
         thread = threading.Thread(target=self._serve, name="skiplock-job", daemon=True)
-        self._threads.append(thread)
         thread.start()
 
     def _serve(self) -> None:
@@ -196,7 +208,7 @@ class Runner:
                     attempt = self._next()
             finished = self._execute(attempt)
             with self._lock:
-                if attempt.cancelled.is_set() and attempt.job.id not in self._running:
+                if self._running.get(attempt.job.id) is not attempt:
                     return  # given up on and replaced: the late result is dropped here
                 self._end(attempt)
                 self._finished.append(finished)

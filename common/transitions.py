@@ -430,9 +430,11 @@ _LEASE_EXPIRED_ATTEMPTS = insert(job_attempts).from_select(
 
 def _publish(conn: Connection, events: Callable[[], list[TransitionEvent]]) -> None:
     """Publish the events after this transaction commits; build none when nobody listens."""
-    if stream.active:
-        built = events()
-        after_commit(conn, lambda: stream.publish(built))
+    if not stream.active:
+        after_commit(conn)  # a transaction that could publish them, all the same
+        return
+    built = events()
+    after_commit(conn, lambda: stream.publish(built))
 
 
 def _event(name: str, job: ClaimedJob, frm: Status, to: Status) -> TransitionEvent:

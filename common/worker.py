@@ -140,12 +140,13 @@ class _Tick:
         self.passed_over: set[int] = set()  # handed back as not fitting: not to be claimed again
         self.expected: dict[str, float] = {}  # by job type, for this claim's jobs
         self.keeper = LeaseKeeper(engine, options.lease_seconds)
+        margin = min(END_MARGIN_SECONDS, options.budget_seconds / 4)
         self.runner = Runner(
             self._execute,
             concurrency=options.concurrency,
             clock=clock,
-            starts_before=self.deadline - min(END_MARGIN_SECONDS, options.budget_seconds / 4),
-            end_margin_seconds=min(END_MARGIN_SECONDS, options.budget_seconds / 4),
+            starts_before=self.deadline - margin,
+            tick_end=self.deadline,
         )
 
     def run(self) -> TickSummary:
@@ -166,6 +167,7 @@ class _Tick:
                     break  # started all it was asked to
                 # Ended attempts matter at once only with nothing to write yet (the flush timer
                 # starts with the first), or when a free slot could take a new claim.
+                self.runner.spread()
                 wake_on_finish = not self.pending or self._claim_due(ignoring_time=True)
                 self.runner.wait(self._until_next_wake(), wake_on_finish=wake_on_finish)
         finally:
@@ -176,10 +178,9 @@ class _Tick:
 
     def _claim_due(self, *, ignoring_time: bool = False) -> bool:
         return (
-            self.runner.ready == 0
-            and self.runner.running < self.options.concurrency
-            and self._jobs_left() > 0
+            self._jobs_left() > 0
             and (ignoring_time or self.clock() >= self.next_claim)
+            and self.runner.wants_more
         )
 
     def _claim_more(self) -> bool:
@@ -232,6 +233,9 @@ class _Tick:
         except LeaseLost:  # some were taken over meanwhile: record them the careful way
             self._count(done, finish(self.conn, done, self.options.backoff))
             return run_in_transaction(self.conn, take)
+        except BaseException:
+            self.pending[:0] = done  # not recorded: the end of the tick tries again
+            raise
         self._count(done, recorded)
         return batch
 
@@ -284,7 +288,8 @@ class _Tick:
             log.warning("job %s (%s) attempt %s failed: %s", job.id, job.type, job.attempt, exc)
             return self._finished(attempt, self.clock(), error=_describe(exc))
         now = self.clock()
-        durations.record(job_type.name, now - attempt.started)
+        if not attempt.cancelled.is_set():  # a late return says nothing of the usual duration
+            durations.record(job_type.name, now - attempt.started)
         return self._finished(attempt, now, result=result)
 
     def _given_up(self, attempt: Attempt, now: float) -> Finished:
@@ -341,7 +346,12 @@ class _Tick:
         done, self.pending = self.pending, []
         if not done:
             return
-        self._count(done, finish(self.conn, done, self.options.backoff))
+        try:
+            recorded = finish(self.conn, done, self.options.backoff)
+        except BaseException:
+            self.pending[:0] = done  # not recorded: the end of the tick tries again
+            raise
+        self._count(done, recorded)
 
     def _count(self, done: list[Finished], recorded: Recorded) -> None:
         self.keeper.drop([f.job for f in done])
@@ -370,6 +380,9 @@ class _Tick:
         if did_not_fit:
             self.passed_over.update(job.id for job in jobs)
             self.summary.did_not_fit += released
+            # What comes next in the queue is likely alike: claim again only after a poll, not
+            # batch after batch of jobs that do not fit either.
+            self.next_claim = self.clock() + self.options.poll_seconds
 
     def _end(self) -> None:
         unstarted = self.runner.stop(self._given_up)
@@ -389,7 +402,7 @@ class _Tick:
             wakes.append(self.pending_since + FLUSH_SECONDS)
         if (give_up := self.runner.next_give_up()) is not None:
             wakes.append(give_up)
-        if (spread := self.runner.spread()) is not None:
+        if (spread := self.runner.next_spread()) is not None:
             wakes.append(spread)
         if (start := self.runner.earliest_unmarked_start()) is not None:
             wakes.append(start + FLUSH_SECONDS)

@@ -28,9 +28,11 @@ from common.errors import (
     Unauthorized,
     ValidationError,
 )
+from common.events import stream
 from common.handlers.catalog import default_registry
 
 log = logging.getLogger("skiplock.http")
+EVENTS_DRAIN_SECONDS = 1.0
 View = Callable[[flask.Request], flask.Response | tuple[Any, int]]
 
 
@@ -69,6 +71,11 @@ def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool =
     except Exception:  # never a traceback in a response; the log has it
         log.exception("unexpected error")
         return error_response(SkiplockError())
+    finally:
+        # A serverless instance may be frozen once it has answered: hand the listeners what
+        # this request changed first.
+        if stream.active and not stream.drain(EVENTS_DRAIN_SECONDS):
+            log.warning("transition listeners are behind; some events wait for the next request")
 
 
 def authorize(request: flask.Request, *, tick: bool) -> None:

@@ -99,3 +99,23 @@ def test_0002_upgrades_a_database_in_place_then_keeps_finished_at_true_to_the_st
             assert differences(engine, metadata) == []
         finally:
             engine.dispose()
+
+
+def test_the_claim_index_keeps_priority_descending_after_every_migration_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    # SQLite rebuilds the table to add a constraint (MariaDB and PostgreSQL alter it in place).
+    with fresh_database("sqlite", tmp_path) as url:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("PRAGMA index_xinfo('ix_jobs_claim')").mappings().all()
+        engine.dispose()
+    descending = {row["name"]: row["desc"] for row in rows if row["key"]}
+    assert descending == {"status": 0, "priority": 1, "run_at": 0, "id": 0}
+
+
+def test_the_finished_at_check_has_the_name_the_models_give_it(engine: Engine) -> None:
+    from sqlalchemy import inspect
+
+    names = {c["name"] for c in inspect(engine).get_check_constraints("jobs")}
+    assert "ck_jobs_finished_iff_terminal" in names

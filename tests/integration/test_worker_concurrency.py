@@ -241,3 +241,24 @@ def test_a_drain_of_jobs_that_all_fit_releases_none(engine: Engine) -> None:
     summary = tick(engine, registry, budget_seconds=5, batch_size=10)
 
     assert (summary.claimed, summary.succeeded, summary.released) == (100, 100, 0)
+
+
+def test_a_late_return_of_a_given_up_attempt_leaves_the_jobs_next_attempt_alone(
+    engine: Engine,
+) -> None:
+    registry = Registry()
+
+    @registry.job_type("slow_then_slower", timeout_seconds=1, expected_seconds=0.1)
+    def handler(job: Job, ctx: JobContext) -> dict[str, int]:
+        # Attempt 1 hangs past its timeout and returns while attempt 2 (claimed by the same
+        # tick right after) is still running.
+        time.sleep(1.5 if job.attempt == 1 else 0.8)  # given up at 1 s; the next from ~1 s
+        return {"attempt": job.attempt}
+
+    job_id = make_job(engine, type="slow_then_slower", max_attempts=3)
+    summary = tick(engine, registry, budget_seconds=5)
+
+    assert (summary.timed_out, summary.succeeded) == (1, 1)
+    row = job_row(engine, job_id)
+    assert (row["status"], row["attempts"], row["result"]) == (S.SUCCESS, 2, {"attempt": 2})
+    assert [a["outcome"] for a in attempt_rows(engine, job_id)] == ["timeout", "success"]

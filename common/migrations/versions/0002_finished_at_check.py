@@ -13,6 +13,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+CONSTRAINT = "ck_jobs_finished_iff_terminal"  # op.f: the name as it is, not a convention's
 terminal = "'SUCCESS', 'DLQ', 'CANCELLED'"
 finished_iff_terminal = (
     f"(status IN ({terminal}) AND finished_at IS NOT NULL)"
@@ -35,9 +36,20 @@ def upgrade() -> None:
     )
     # SQLite cannot add a constraint to a table: batch mode copies the table into a new one.
     with op.batch_alter_table("jobs") as batch:
-        batch.create_check_constraint("ck_jobs_finished_iff_terminal", finished_iff_terminal)
+        batch.create_check_constraint(op.f(CONSTRAINT), finished_iff_terminal)
+    _restore_claim_index()
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
-        batch.drop_constraint("ck_jobs_finished_iff_terminal", type_="check")
+        batch.drop_constraint(op.f(CONSTRAINT), type_="check")
+    _restore_claim_index()
+
+
+def _restore_claim_index() -> None:
+    # SQLite's copy of the table loses the index's DESC, and the claim would sort: rebuild it.
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_index("ix_jobs_claim", "jobs")
+        op.create_index(
+            "ix_jobs_claim", "jobs", ["status", sa.text("priority DESC"), "run_at", "id"]
+        )
