@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tests.benchmarks import bare
-from tests.benchmarks.bench_db import BenchError, check_all_succeeded, empty, pymysql_connect, seed
+from tests.benchmarks.bench_db import (
+    NOOP,
+    BenchError,
+    JobKind,
+    check_all_succeeded,
+    empty,
+    pymysql_connect,
+    seed,
+)
 from tests.benchmarks.plan import MARIADB_URL, Plan
 from tests.benchmarks.procs import Drain, cpu_seconds, run_workers
 from tests.benchmarks.results import Results
@@ -78,13 +86,15 @@ def http_drain(
     engine: Engine,
     server: Served,
     path: str = "/ticks/work",
+    kind: JobKind = NOOP,
 ) -> Drain:
-    """Seed, drain through ``workers`` tick clients, check, and time it on the DB clock.
+    """Seed ``jobs`` of ``kind``, drain them through ``workers`` tick clients, check, and time
+    it on the DB clock.
 
     The worker CPU counted is the serving processes' (where the ticks run), not the clients'.
     """
     empty(engine)
-    seed(engine, jobs)
+    seed(engine, jobs, kind=kind)
     started: list[Any] = []
     pids = server.pids()
     cpu_before = [0.0]
@@ -109,7 +119,7 @@ def http_drain(
     return Drain(workers, jobs, seconds, [], server_cpu, drain.db_cpu_seconds)
 
 
-def _warm(base_url: str, processes: int) -> None:
+def warm(base_url: str, processes: int) -> None:
     """Give each gateway process its engine and first connection before anything is timed."""
 
     def one(_: int) -> None:
@@ -134,7 +144,7 @@ def run_drains(plan: Plan, results: Results, engine: Engine) -> None:
         jobs = plan.jobs_for(batch)
         with local_stack(STACK_PORT, workers_max, batch).start() as stack:
             stack.wait_until_answering("GET", "/openapi.json", None, 60)
-            _warm(stack.base_url, workers_max)
+            warm(stack.base_url, workers_max)
             for workers in plan.http_workers:
                 budget = tick_budget(results, workers, batch, jobs)
                 bare.paired(
