@@ -133,6 +133,16 @@ class Runner:
         with self._lock:
             return min((a.give_up_at for a in self._running.values()), default=None)
 
+    def next_expected_end(self) -> float | None:
+        """When the first running attempt is expected to end (start + expected duration)."""
+        with self._lock:
+            ends = [
+                a.started + a.expected_seconds
+                for a in self._running.values()
+                if a.started is not None
+            ]
+            return min(ends, default=None)
+
     def earliest_unmarked_start(self) -> float | None:
         with self._lock:
             starts = [a.started for a in self._running.values() if not a.marked and a.started]
