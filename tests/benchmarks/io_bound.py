@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from sqlalchemy import Engine
 
 from common.config import Settings
@@ -29,8 +27,9 @@ BATCH = 10  # WORKER_BATCH_SIZE of every drain here
 CONCURRENCY_TICKS = 4  # the ticks of the concurrency table and of the peers' comparison
 FIRST_RATE_GUESS = 1000.0  # jobs/s, for a first run's tick budget; later runs use the measured
 MAX_BUDGET_SECONDS = 40.0  # within WORKER_BUDGET_SECONDS, the most an HTTP tick may ask
-# procrastinate's setups with as many jobs at once as 4 ticks at the default concurrency: the
-# best of them is compared (one process's event loop binds before the database does).
+# procrastinate's setups with as many jobs at once as 4 ticks at the default concurrency; the
+# best is compared. In trials here 2 x 20 led (about 690 jobs/s), ahead of 1 x 40, 4 x 10 and
+# 8 x 5 (590-620): one event loop's CPU binds, and more processes add their own overhead.
 PROCRASTINATE_SETUPS = ((2, 20), (4, 10))  # (worker processes, concurrency of each)
 
 
@@ -73,8 +72,10 @@ def run_drains(plan: Plan, results: Results, engine: Engine) -> None:
                 jobs = drain_jobs(plan, ticks, concurrency)
                 for _ in range(plan.repeats):
                     budget = tick_budget(results, ticks, concurrency, jobs)
-                    drain = partial(over_http.http_drain, stack.base_url, ticks, jobs, budget)
-                    results.add(path(concurrency), ticks, BATCH, drain(engine, stack, kind=SLEEP))
+                    drain = over_http.http_drain(
+                        stack.base_url, ticks, jobs, budget, engine, stack, kind=SLEEP
+                    )
+                    results.add(path(concurrency), ticks, BATCH, drain)
                 show(results, concurrency, ticks)
 
 
@@ -183,7 +184,8 @@ def concurrency_table(plan: Plan, results: Results) -> Table:
             *_NOTES,
             f"A drain has {plan.io_jobs:,} jobs, or what its own ceiling drains in "
             f"{plan.io_drain_seconds:g} s if fewer. Each concurrency runs on a stack of its "
-            f"own ({max(plan.io_ticks)} gateway processes).",
+            f"own ({max(plan.io_ticks)} gateway processes); the row at {DEFAULT_CONCURRENCY} is "
+            f"the {CONCURRENCY_TICKS}-tick row of the table above.",
         ],
     )
     for concurrency in plan.io_concurrencies:
@@ -200,8 +202,9 @@ def peers_table(results: Results) -> Table:
         notes=[
             "procrastinate: an async task awaiting asyncio.sleep, worker processes x their "
             "concurrency; rq: SimpleWorker processes, each running one job (time.sleep) at a "
-            "time. skiplock's worker CPU is its gateway processes'. The ratios in the targets "
-            "are to each peer's best setup.",
+            "time. skiplock's worker CPU is its gateway processes'; the peers' database "
+            "servers (PostgreSQL, Redis) are not counted. The ratios in the targets are to "
+            "each peer's best setup.",
         ],
     )
     mine = results.rate(path(DEFAULT_CONCURRENCY), CONCURRENCY_TICKS, BATCH)
