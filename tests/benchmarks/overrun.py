@@ -164,7 +164,9 @@ def table(ticks: list[Tick], worst: float, p95: float, p50: float, left: dict[st
             f"{HANG_EVERY}th is a `hang` (1 s timeout) and every {HANG_LONG_EVERY}th a "
             "`hang_long` (30 s timeout, declared quick): both block 60 s and ignore their "
             "context (tests/benchmarks/hang_jobs.py). 'given up on' counts the attempts the "
-            "ticks abandoned at a timeout or at their end. Jobs after the ticks: "
+            "ticks abandoned at a timeout or at their end. 'did not fit': claimed in a tick's "
+            "last moments, when no job can end before it does, and handed back; the tick goes on "
+            "claiming and handing back batches until its end. Jobs after the ticks: "
             + ", ".join(f"{n:,} {status}" for status, n in sorted(left.items()))
             + f". The target is a max of at most {TARGET_SECONDS:g} s.",
         ],
