@@ -167,6 +167,16 @@ class Runner:
         with self._lock:
             return min((a.give_up_at for a in self._running.values()), default=None)
 
+    def next_expected_end(self) -> float | None:
+        """When the first running attempt is expected to end (start + expected duration)."""
+        with self._lock:
+            ends = [
+                a.started + a.expected_seconds
+                for a in self._running.values()
+                if a.started is not None
+            ]
+            return min(ends, default=None)
+
     def earliest_unmarked_start(self) -> float | None:
         with self._lock:
             starts = [
@@ -179,11 +189,13 @@ class Runner:
         return len(self._ready)
 
     @property
-    def wants_more(self) -> bool:
+    def nothing_to_start(self) -> bool:
         """Nothing is ready that a free thread could take: the tick may claim more."""
         with self._lock:
-            stuck = self._held_back and self._idle > 0  # all that is ready waits for its type
-            return (not self._ready or stuck) and len(self._running) < self.concurrency
+            # All that is ready waits for its type's slot while threads idle: claim others, up
+            # to a bounded backlog of such jobs.
+            stuck = self._held_back and self._idle > 0 and len(self._ready) < self.concurrency
+            return not self._ready or stuck
 
     @property
     def running(self) -> int:

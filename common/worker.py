@@ -3,9 +3,11 @@
 Up to ``concurrency`` jobs run at once (common/runner.py), so jobs that wait on a network
 overlap their waits. A job starts only when it is expected to end before the tick does
 (common/start_rule.py); one that cannot goes straight back to the queue, never holding up the
-jobs behind it. A job past its deadline (its type's timeout, or the tick's end) is given up on:
-that attempt ends ``timeout`` and is retried like any failure. The tick answers within its
-budget whatever its handlers do.
+jobs behind it. When every slot is busy, the next batch is claimed just before a running job is
+expected to end, so short jobs follow each other at once; one batch at most waits that way.
+A job past its deadline (its type's timeout, or the tick's end) is given up on: that attempt
+ends ``timeout`` and is retried like any failure. The tick answers within its budget whatever
+its handlers do.
 
 Finished attempts are written in batches, at most ``FLUSH_SECONDS`` after they end; so is the
 start of a long attempt. A crash can lose at most that much, which the lease then hands to
@@ -41,6 +43,10 @@ from common.transitions import ClaimedJob, Finished, mark_started
 log = logging.getLogger("skiplock.worker")
 FLUSH_SECONDS = 0.05
 PROMOTE_EVERY_SECONDS = 1.0
+# With every slot busy, the next batch is claimed this long before a running attempt is
+# expected to end: the threads then start it the moment they are free, instead of waiting for
+# the tick's thread to claim (which may be busy writing results just then).
+CLAIM_AHEAD_SECONDS = 0.02
 # Handlers are told to be done this long before the tick ends, so that the tick can record
 # them and answer within its budget.
 END_MARGIN_SECONDS = 0.25
@@ -168,7 +174,7 @@ class _Tick:
                 # Ended attempts matter at once only with nothing to write yet (the flush timer
                 # starts with the first), or when a free slot could take a new claim.
                 self.runner.spread()
-                wake_on_finish = not self.pending or self._claim_due(ignoring_time=True)
+                wake_on_finish = not self.pending or self._next_claim_at() is not None
                 self.runner.wait(self._until_next_wake(), wake_on_finish=wake_on_finish)
         finally:
             self._end()
@@ -176,12 +182,23 @@ class _Tick:
 
     # --- claiming ----------------------------------------------------------------------------
 
-    def _claim_due(self, *, ignoring_time: bool = False) -> bool:
-        return (
-            self._jobs_left() > 0
-            and (ignoring_time or self.clock() >= self.next_claim)
-            and self.runner.wants_more
-        )
+    def _claim_due(self) -> bool:
+        at = self._next_claim_at()
+        return at is not None and self.clock() >= at
+
+    def _next_claim_at(self) -> float | None:
+        """When the tick may claim next; None while claimed jobs wait or none are wanted.
+
+        With every slot busy, that is shortly before a running attempt is expected to end.
+        """
+        if not self.runner.nothing_to_start or self._jobs_left() <= 0:
+            return None
+        at = self.next_claim
+        if self.runner.running >= self.options.concurrency:
+            end = self.runner.next_expected_end()
+            if end is not None:
+                at = max(at, end - CLAIM_AHEAD_SECONDS)
+        return at
 
     def _claim_more(self) -> bool:
         """Claim a batch (promoting due jobs when it comes back short); True if any came."""
@@ -406,8 +423,8 @@ class _Tick:
             wakes.append(spread)
         if (start := self.runner.earliest_unmarked_start()) is not None:
             wakes.append(start + FLUSH_SECONDS)
-        if self._claim_due(ignoring_time=True):
-            wakes.append(self.next_claim)
+        if (claim_at := self._next_claim_at()) is not None:
+            wakes.append(claim_at)
         return max(0.0, min(wakes) - now)
 
     def _idle(self) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pymysql
@@ -18,7 +20,7 @@ SEED_CHUNK = 200_000
 _SEED = """
 INSERT INTO jobs (queue, type, payload, status, priority, run_at, attempts, max_attempts,
                   created_at, updated_at, started_at, finished_at)
-SELECT 'default', %(type)s, '{{}}', %(status)s, 0,
+SELECT 'default', %(type)s, %(payload)s, %(status)s, 0,
        {run_at} - INTERVAL (%(n)s - seq) MICROSECOND, %(attempts)s, 5,
        UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), {finished}, {finished}
 FROM seq_1_to_{n}
@@ -27,6 +29,19 @@ FROM seq_1_to_{n}
 
 class BenchError(RuntimeError):
     """A benchmark check failed: the numbers of this run cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What seeded jobs are: their type and their payload (JSON text)."""
+
+    type: str = NOOP_TYPE
+    payload: str = "{}"
+
+
+NOOP = JobKind()
+SLEEP_SECONDS = 0.05
+SLEEP = JobKind("sleep", json.dumps({"seconds": SLEEP_SECONDS}))  # the io section's I/O wait
 
 
 def prepare(url: str) -> Engine:
@@ -48,9 +63,14 @@ def empty(engine: Engine) -> None:
 
 
 def seed(
-    engine: Engine, count: int, *, status: str = "SCHEDULED", run_at: str = "UTC_TIMESTAMP(6)"
+    engine: Engine,
+    count: int,
+    *,
+    status: str = "SCHEDULED",
+    run_at: str = "UTC_TIMESTAMP(6)",
+    kind: JobKind = NOOP,
 ) -> None:
-    """Insert ``count`` no-op jobs in ``status``, due at ``run_at`` (an SQL expression).
+    """Insert ``count`` jobs of ``kind`` in ``status``, due at ``run_at`` (an SQL expression).
 
     The optimizer's statistics are refreshed after, as they are on a long-running database.
     """
@@ -60,11 +80,28 @@ def seed(
     while left > 0:
         n = min(left, SEED_CHUNK)
         sql = _SEED.format(run_at=run_at, finished=finished, n=n)
-        params = {"type": NOOP_TYPE, "status": status, "n": n, "attempts": attempts}
+        params = {
+            "type": kind.type,
+            "payload": kind.payload,
+            "status": status,
+            "n": n,
+            "attempts": attempts,
+        }
         with engine.begin() as conn:
             conn.exec_driver_sql(sql, params)
         left -= n
     analyze(engine)  # statistics as a long-running database has them
+
+
+def retype(engine: Engine, kind: JobKind, every: int) -> int:
+    """Make every ``every``-th seeded job (by id) one of ``kind``: a mix in claim order."""
+    with engine.begin() as conn:
+        changed = conn.exec_driver_sql(
+            "UPDATE jobs SET type = %s, payload = %s WHERE id MOD %s = 0",
+            (kind.type, kind.payload, every),
+        ).rowcount
+    analyze(engine)
+    return int(changed)
 
 
 def analyze(engine: Engine) -> None:

@@ -8,6 +8,8 @@ The section's entry point, with submission, cold starts and memory, is http_func
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,14 +19,28 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tests.benchmarks import bare
-from tests.benchmarks.bench_db import BenchError, check_all_succeeded, empty, pymysql_connect, seed
+from tests.benchmarks.bench_db import (
+    NOOP,
+    BenchError,
+    JobKind,
+    check_all_succeeded,
+    empty,
+    pymysql_connect,
+    seed,
+)
 from tests.benchmarks.plan import MARIADB_URL, Plan
-from tests.benchmarks.procs import Drain, cpu_seconds, run_workers
+from tests.benchmarks.procs import Drain, cpu_seconds, database_pids, run_workers
 from tests.benchmarks.results import Results
 from tests.benchmarks.stack import Client, Served, local_stack
 
 STACK_PORT = 18080
 TICK_ERRORS: list[int] = []  # statuses of ticks that answered 500, over the whole section
+WATCH_SECONDS = 0.02
+# Read from the claim's index (status first), so watching costs the database next to nothing.
+ANY_LEFT = (
+    "SELECT EXISTS (SELECT 1 FROM jobs"
+    " WHERE status IN ('CREATED', 'SCHEDULED', 'RUNNING', 'FAILED'))"
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,49 @@ def tick_client(spec: TickClientSpec, ready: Callable[[], None]) -> list[int]:
     return failed
 
 
+class CpuUntilEmpty:
+    """CPU seconds of ``pids`` and of MariaDB from ``start()`` until no job is left to run.
+
+    The ticks idle until their budget ends after the queue is empty; their polling then is
+    no part of the drain, so the count stops when a watcher sees the queue empty.
+    """
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.at_start = self.at_empty = (0.0, 0.0)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="cpu-until-empty", daemon=True)
+
+    def start(self) -> None:
+        self.at_start = self._now()
+        self.thread.start()
+
+    def spent(self) -> tuple[float, float]:
+        """(worker, database) CPU seconds up to the empty queue (or now, if it never was)."""
+        self.stopped.set()
+        self.thread.join()
+        return (
+            self.at_empty[0] - self.at_start[0],
+            self.at_empty[1] - self.at_start[1],
+        )
+
+    def _now(self) -> tuple[float, float]:
+        return cpu_seconds(self.pids), cpu_seconds(database_pids())
+
+    def _watch(self) -> None:
+        conn = pymysql_connect(MARIADB_URL)
+        with conn.cursor() as cur:
+            while not self.stopped.is_set():
+                cur.execute(ANY_LEFT)
+                (left,) = cur.fetchone() or (0,)
+                conn.commit()
+                if not left:
+                    break
+                time.sleep(WATCH_SECONDS)
+        self.at_empty = self._now()
+        conn.close()
+
+
 def db_now(engine: Engine) -> Any:
     with engine.connect() as conn:
         return conn.exec_driver_sql("SELECT UTC_TIMESTAMP(6)").scalar_one()
@@ -78,20 +137,22 @@ def http_drain(
     engine: Engine,
     server: Served,
     path: str = "/ticks/work",
+    kind: JobKind = NOOP,
 ) -> Drain:
-    """Seed, drain through ``workers`` tick clients, check, and time it on the DB clock.
+    """Seed ``jobs`` of ``kind``, drain them through ``workers`` tick clients, check, and time
+    it on the DB clock.
 
-    The worker CPU counted is the serving processes' (where the ticks run), not the clients'.
+    The worker CPU counted is the serving processes' (where the ticks run), not the clients',
+    and with MariaDB's only until the queue is empty (CpuUntilEmpty).
     """
     empty(engine)
-    seed(engine, jobs)
+    seed(engine, jobs, kind=kind)
     started: list[Any] = []
-    pids = server.pids()
-    cpu_before = [0.0]
+    cpu = CpuUntilEmpty(server.pids())
 
     def note_start() -> None:
         started.append(db_now(engine))
-        cpu_before[0] = cpu_seconds(pids)
+        cpu.start()
 
     drain = run_workers(
         tick_client,
@@ -100,16 +161,16 @@ def http_drain(
         jobs,
         on_start=note_start,
     )
-    server_cpu = cpu_seconds(pids) - cpu_before[0]
+    server_cpu, db_cpu = cpu.spent()
     check_all_succeeded(engine, jobs, attempts_table=True)
     with engine.connect() as conn:
         last = conn.exec_driver_sql("SELECT MAX(finished_at) FROM jobs").scalar_one()
     TICK_ERRORS.extend(drain.seen)
     seconds = (last - started[0]).total_seconds()
-    return Drain(workers, jobs, seconds, [], server_cpu, drain.db_cpu_seconds)
+    return Drain(workers, jobs, seconds, [], server_cpu, db_cpu)
 
 
-def _warm(base_url: str, processes: int) -> None:
+def warm(base_url: str, processes: int) -> None:
     """Give each gateway process its engine and first connection before anything is timed."""
 
     def one(_: int) -> None:
@@ -134,7 +195,7 @@ def run_drains(plan: Plan, results: Results, engine: Engine) -> None:
         jobs = plan.jobs_for(batch)
         with local_stack(STACK_PORT, workers_max, batch).start() as stack:
             stack.wait_until_answering("GET", "/openapi.json", None, 60)
-            _warm(stack.base_url, workers_max)
+            warm(stack.base_url, workers_max)
             for workers in plan.http_workers:
                 budget = tick_budget(results, workers, batch, jobs)
                 bare.paired(

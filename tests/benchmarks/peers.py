@@ -4,12 +4,14 @@ Each drains the same number of no-op jobs with 2 and 4 worker processes, behind 
 start barrier as skiplock, and is checked the same way: every job's task ran exactly once.
 procrastinate runs an async task with its defaults (concurrency 1 per worker, polling, no
 LISTEN/NOTIFY needed for a backlog); rq runs SimpleWorker (no fork per job: its fastest worker).
+The io section drains sleeping jobs through the same functions (see ``PeerRun``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 import redis
@@ -26,6 +28,15 @@ from tests.benchmarks.results import Results
 DEFER_CHUNK = 1000
 
 
+@dataclass(frozen=True)
+class PeerRun:
+    """What a peer's drain runs: no-op jobs, or jobs that each sleep ``sleep_seconds``; and
+    how many jobs each procrastinate worker runs at once (rq's always run one)."""
+
+    sleep_seconds: float = 0.0
+    concurrency: int = 1
+
+
 def _recreate_postgres_database() -> None:
     server, _, name = POSTGRES_URL.rpartition("/")
     with psycopg.connect(server + "/postgres", autocommit=True) as conn:
@@ -35,28 +46,33 @@ def _recreate_postgres_database() -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def procrastinate_fill(jobs: int) -> None:
-    """A fresh database with procrastinate's schema and ``jobs`` deferred no-op jobs."""
+def procrastinate_fill(jobs: int, run: PeerRun) -> None:
+    """A fresh database with procrastinate's schema and ``jobs`` deferred jobs of ``run``."""
     _recreate_postgres_database()
     app = peer_tasks.app
+    task = peer_tasks.procrastinate_sleep if run.sleep_seconds else peer_tasks.procrastinate_noop
+    extra: dict[str, JSONValue] = {"seconds": run.sleep_seconds} if run.sleep_seconds else {}
     with app.open():
         app.schema_manager.apply_schema()
         for start in range(0, jobs, DEFER_CHUNK):
             numbers = range(start, min(start + DEFER_CHUNK, jobs))
-            kwargs: list[dict[str, JSONValue]] = [{"n": n} for n in numbers]
-            peer_tasks.procrastinate_noop.batch_defer(*kwargs)
+            kwargs: list[dict[str, JSONValue]] = [{"n": n, **extra} for n in numbers]
+            task.batch_defer(*kwargs)
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         # As autovacuum would on a running database: with the statistics of an empty table,
         # PostgreSQL's plan for procrastinate's fetch reads the whole backlog on every fetch.
         conn.execute("ANALYZE procrastinate_jobs")
 
 
-def procrastinate_worker(_: None, ready: Callable[[], None]) -> list[int]:
+def procrastinate_worker(run: PeerRun, ready: Callable[[], None]) -> list[int]:
     async def main() -> None:
         async with peer_tasks.app.open_async():
             ready()
             await peer_tasks.app.run_worker_async(
-                queues=[peer_tasks.QUEUE], wait=False, install_signal_handlers=False
+                queues=[peer_tasks.QUEUE],
+                wait=False,
+                install_signal_handlers=False,
+                concurrency=run.concurrency,
             )
 
     asyncio.run(main())
@@ -71,22 +87,24 @@ def _procrastinate_check(jobs: int) -> None:
         raise BenchError(f"procrastinate jobs after the drain: {statuses}")
 
 
-def rq_fill(jobs: int) -> None:
-    """An empty Redis database holding ``jobs`` enqueued no-op jobs."""
+def rq_fill(jobs: int, run: PeerRun) -> None:
+    """An empty Redis database holding ``jobs`` enqueued jobs of ``run``."""
     conn = redis.Redis.from_url(REDIS_URL)
     conn.flushdb()
     queue = rq.Queue(peer_tasks.QUEUE, connection=conn)
+    task = peer_tasks.rq_sleep if run.sleep_seconds else peer_tasks.rq_noop
+    extra = (run.sleep_seconds,) if run.sleep_seconds else ()
     for start in range(0, jobs, DEFER_CHUNK):
         numbers = range(start, min(start + DEFER_CHUNK, jobs))
         with conn.pipeline() as pipe:
             queue.enqueue_many(
-                [rq.Queue.prepare_data(peer_tasks.rq_noop, args=(n,)) for n in numbers],
+                [rq.Queue.prepare_data(task, args=(n, *extra)) for n in numbers],
                 pipeline=pipe,
             )
             pipe.execute()
 
 
-def rq_worker(_: None, ready: Callable[[], None]) -> list[int]:
+def rq_worker(_: PeerRun, ready: Callable[[], None]) -> list[int]:
     conn = redis.Redis.from_url(REDIS_URL)
     queue = rq.Queue(peer_tasks.QUEUE, connection=conn)
     worker = rq.SimpleWorker([queue], connection=conn)
@@ -106,10 +124,11 @@ def _rq_check(jobs: int) -> None:
         )
 
 
-def drain(peer: str, workers: int, jobs: int) -> Drain:
+def drain(peer: str, workers: int, jobs: int, run: PeerRun = PeerRun()) -> Drain:
+    """Fill ``peer``'s queue with ``jobs`` jobs, drain them with ``workers`` processes, check."""
     fill, body, check = PEERS[peer]
-    fill(jobs)
-    result = run_workers(body, None, workers, jobs)
+    fill(jobs, run)
+    result = run_workers(body, run, workers, jobs)
     check_exactly_once(result.seen, range(jobs))
     check(jobs)
     return result

@@ -23,6 +23,7 @@ SECTIONS = (
     "claim_cost",
     "memory",
     "peers",
+    "io",
 )
 
 
@@ -46,6 +47,11 @@ class Plan:
     peer_jobs: int
     peer_workers: tuple[int, ...]
     http_workers: tuple[int, ...]
+    io_jobs: int  # sleep jobs per I/O-bound drain, skiplock's and the peers'
+    io_ticks: tuple[int, ...]  # concurrent HTTP ticks, at the default WORKER_CONCURRENCY
+    io_concurrencies: tuple[int, ...]  # WORKER_CONCURRENCY values, at io.CONCURRENCY_TICKS
+    io_drain_seconds: float  # fewer jobs for a drain whose ceiling would take longer
+    overrun_ticks: int
     sections: tuple[str, ...] = field(default=SECTIONS)
 
     def jobs_for(self, batch: int) -> int:
@@ -70,6 +76,11 @@ def full() -> Plan:
         peer_jobs=20_000,
         peer_workers=(2, 4),
         http_workers=(1, 2, 4, 8),
+        io_jobs=2_000,
+        io_ticks=(1, 4, 8),
+        io_concurrencies=(1, 10, 50),
+        io_drain_seconds=10.0,
+        overrun_ticks=30,
     )
 
 
@@ -91,4 +102,9 @@ def quick() -> Plan:
         peer_jobs=2_000,
         peer_workers=(2,),
         http_workers=(1, 4),
+        io_jobs=1_000,
+        io_ticks=(1, 4, 8),
+        io_concurrencies=(1, 10, 50),
+        io_drain_seconds=5.0,
+        overrun_ticks=10,
     )

@@ -24,6 +24,7 @@ from tests.benchmarks import (
     claim_cost,
     http_functions,
     inprocess,
+    io_bound,
     latency,
     machine,
     memory,
@@ -44,6 +45,7 @@ RUNNERS: dict[str, Section] = {
     "claim_cost": claim_cost.run,
     "memory": memory.run,
     "peers": lambda plan, results, _engine: peers.run(plan, results),
+    "io": io_bound.run,
 }
 DOCS = machine.REPO / "docs"
 SCRATCH = machine.REPO / "build" / "benchmarks"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, one command: `tests/benchmarks/run.sh [--quick] [--sections bare,inprocess,...]`.
 # Builds the benchmark's own environment (.venv-bench) the first time and whenever a
-# requirements file changed, then runs it. A full run takes about 20 minutes on 2 cores and
+# requirements file changed, then runs it. A full run takes about 25 minutes on 2 cores and
 # writes docs/BENCHMARKS.md; it uses the machine's MariaDB, PostgreSQL and Redis (see README.md).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -127,8 +127,11 @@ class Served:
         self.stop()
 
 
-def local_stack(port: int, workers: int, batch: int) -> Served:
-    """`python -m local --no-cron`: the gateway (gunicorn, ``workers`` processes) and moto."""
+def local_stack(port: int, workers: int, batch: int, **env: str) -> Served:
+    """`python -m local --no-cron`: the gateway (gunicorn, ``workers`` processes) and moto.
+
+    ``env`` adds settings (``WORKER_CONCURRENCY``, ``JOB_MODULES``, ...) to the stack's.
+    """
     command = [
         sys.executable,
         "-m",
@@ -141,8 +144,7 @@ def local_stack(port: int, workers: int, batch: int) -> Served:
         "--workers",
         str(workers),
     ]
-    env = server_env(WORKER_BATCH_SIZE=str(batch))
-    return Served("local-stack", command, env, port)
+    return Served("local-stack", command, server_env(WORKER_BATCH_SIZE=str(batch), **env), port)
 
 
 def function(target: str, port: int, **env: str) -> Served:

@@ -1,4 +1,5 @@
-"""Issue 5's targets, each judged from this run's own figures (ratios within the same run)."""
+"""Issues 5's and 10's targets, each judged from this run's own figures (ratios within the same
+run)."""
 
 from __future__ import annotations
 
@@ -84,8 +85,32 @@ def _bulk(results: Results) -> Verdict:
     return Verdict(target, measured, best >= 20_000)
 
 
+def _io_ceiling(results: Results) -> Verdict:
+    target = "I/O-bound drain, 4 HTTP ticks >= 8x the one-at-a-time ceiling (>= 640 jobs/s)"
+    rate, times = (
+        results.figures.get("io.http.w4.rate"),
+        results.figures.get("io.http.w4.x_ceiling"),
+    )
+    if rate is None or times is None:
+        return Verdict(target, "not measured", None)
+    return Verdict(target, f"{times:.1f}x ({rate:,.0f} jobs/s)", times >= 8)
+
+
+def _io_peer(results: Results, peer: str) -> Verdict:
+    target = f"I/O-bound drain, 4 HTTP ticks ahead of {peer} at as many jobs at once"
+    ratio, theirs = (
+        results.figures.get(f"io.ratio_vs_{peer}"),
+        results.figures.get(f"io.{peer}.rate"),
+    )
+    if ratio is None or theirs is None:
+        return Verdict(target, "not measured", None)
+    return Verdict(
+        target, f"{ratio:.2f}x ({ratio * theirs:,.0f} vs {theirs:,.0f} jobs/s)", ratio > 1
+    )
+
+
 def judge(results: Results) -> list[Verdict]:
-    """Every target, in the order issue 5 lists them."""
+    """Every target, in the order issues 5 and 10 list them."""
     return [
         _share(
             "in-process worker path, batch 100, 4 workers >= 70% of bare",
@@ -176,5 +201,15 @@ def judge(results: Results) -> list[Verdict]:
             "cold_start.max_s",
             "{:.2f} s".format,
             lambda v: v <= 1.5,
+        ),
+        _io_ceiling(results),
+        _io_peer(results, "procrastinate"),
+        _io_peer(results, "rq"),
+        _figure(
+            results,
+            "worker tick overrun with hung handlers <= 1 s (max over the ticks)",
+            "io.overrun.max_s",
+            "{:.3f} s".format,
+            lambda v: v <= 1.0,
         ),
     ]

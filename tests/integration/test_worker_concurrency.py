@@ -262,3 +262,35 @@ def test_a_late_return_of_a_given_up_attempt_leaves_the_jobs_next_attempt_alone(
     row = job_row(engine, job_id)
     assert (row["status"], row["attempts"], row["result"]) == (S.SUCCESS, 2, {"attempt": 2})
     assert [a["outcome"] for a in attempt_rows(engine, job_id)] == ["timeout", "success"]
+
+
+def _statuses_seen_by_the_first_job(engine: Engine, expected_seconds: float) -> list[Status]:
+    """Two slots, both busy past 0.3 s, two jobs behind them: what those two were at 0.3 s."""
+    registry, seen = Registry(), []
+
+    @registry.job_type("wait", timeout_seconds=10, expected_seconds=expected_seconds)
+    def wait(job: Job, ctx: JobContext) -> None:
+        if job.id == first[0]:
+            time.sleep(0.3)
+            seen.extend(status_of(engine, job_id) for job_id in behind)
+        else:
+            time.sleep(0.6 if job.id == first[1] else 0.1)  # first[1] holds its slot past 0.3 s
+
+    first = make_jobs(engine, 2, type="wait", priority=1)
+    behind = make_jobs(engine, 2, type="wait")
+    summary = tick(engine, registry, concurrency=2, batch_size=2)
+    assert summary.succeeded == 4
+    return seen
+
+
+def test_with_every_slot_busy_the_next_batch_is_claimed_just_before_a_slot_frees(
+    engine: Engine,
+) -> None:
+    # expected to end at 0.2 s: by 0.3 s the next two are claimed, waiting for a free thread
+    assert _statuses_seen_by_the_first_job(engine, expected_seconds=0.2) == [S.RUNNING] * 2
+
+
+def test_a_tick_busy_with_long_jobs_leaves_the_jobs_behind_them_to_other_ticks(
+    engine: Engine,
+) -> None:
+    assert _statuses_seen_by_the_first_job(engine, expected_seconds=5) == [S.SCHEDULED] * 2
