@@ -135,6 +135,9 @@ class Settings:
         )
 
 
+DEFAULTS = Settings()  # what every setting is when the environment says nothing
+
+
 @cache
 def current_settings() -> Settings:
     """The process's settings, read from its environment once, on first use."""

@@ -120,7 +120,7 @@ class Runner:
             if not self._has_news and timeout > 0:
                 self._news.wait(timeout)
             self._has_news = False
-        self._wake_on_finish = True
+            self._wake_on_finish = True  # until the next wait says otherwise
 
     def collect(self) -> list[Finished]:
         """The attempts that ended since the last call."""

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from common.claim import claim_in, extend_lease, release
-from common.config import Settings
+from common.config import DEFAULTS, Settings
 from common.db import ClockReading, run_in_transaction
 from common.errors import LeaseLost, PermanentJobError, ValidationError
 from common.finish import Recorded, finish, record_finished
@@ -51,7 +51,6 @@ CLAIM_AHEAD_SECONDS = 0.02
 # them and answer within its budget.
 END_MARGIN_SECONDS = 0.25
 MAX_ERROR_CHARS = 4000
-_DEFAULTS = Settings()
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,11 @@ class TickOptions:
 
     worker_id: str
     budget_seconds: float
-    batch_size: int = _DEFAULTS.worker_batch_size
-    concurrency: int = _DEFAULTS.worker_concurrency
-    lease_seconds: float = _DEFAULTS.lease_seconds
-    poll_seconds: float = _DEFAULTS.worker_poll_seconds
-    backoff: BackoffPolicy = field(default_factory=lambda: _DEFAULTS.backoff)
+    batch_size: int = DEFAULTS.worker_batch_size
+    concurrency: int = DEFAULTS.worker_concurrency
+    lease_seconds: float = DEFAULTS.lease_seconds
+    poll_seconds: float = DEFAULTS.worker_poll_seconds
+    backoff: BackoffPolicy = field(default_factory=lambda: DEFAULTS.backoff)
     max_jobs: int | None = None
     queues: Sequence[str] | None = None
     stop_when_idle: bool = False

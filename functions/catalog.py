@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from common.config import Settings
+from common.config import DEFAULTS, Settings
 from common.handlers.registry import Registry
 from common.start_rule import never_fits
 
-DEFAULT_SETTINGS = Settings()
 TRIGGERS = ("http", "schedule")
 USES = ("bucket", "email")
 HttpFunction = Callable[[Any], Any]  # takes a flask.Request, answers what Flask accepts
@@ -77,7 +76,7 @@ class Schedule:
     @property
     def budget_seconds(self) -> float:
         """The budget with the default settings: what the templates deploy."""
-        return self.budget(DEFAULT_SETTINGS)
+        return self.budget(DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -131,9 +130,9 @@ def _check_schedule(schedule: Schedule, names: list[str], catalog: Catalog) -> N
         raise ValueError(f"schedule {schedule.name} targets {target.name}, not schedule-triggered")
     if len(schedule.cron.split()) != 5:
         raise ValueError(f"schedule {schedule.name}: cron needs five fields, got {schedule.cron!r}")
-    if not hasattr(DEFAULT_SETTINGS, schedule.budget_setting):
+    if not hasattr(DEFAULTS, schedule.budget_setting):
         raise ValueError(f"schedule {schedule.name}: no setting {schedule.budget_setting}")
-    check_budget(catalog, schedule, DEFAULT_SETTINGS)
+    check_budget(catalog, schedule, DEFAULTS)
 
 
 def check_budget(catalog: Catalog, schedule: Schedule, settings: Settings) -> None:
