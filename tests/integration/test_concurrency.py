@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import traceback
+from collections import Counter
+from dataclasses import replace
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -67,10 +69,14 @@ def drain(
     ready: Queue[Any],
     go: Event,
     report: Queue[Any],
-    budget_seconds: float = BUDGET_SECONDS,
-    stop_when_idle: bool = True,
+    produced: Event | None = None,
 ) -> None:
-    """A worker process: one tick (until idle, or its budget), then its summary or traceback."""
+    """A worker process: ticks until the queue is empty, then its summary or traceback.
+
+    Without ``produced`` it is one tick that stops when idle. With it, the worker keeps ticking
+    (short ticks that do not stop when idle, so that it polls, promotes and claims while the
+    producer enqueues) until the producer is done, then drains what is left.
+    """
     engine = make_engine(url)
 
     def record(job: Job, ctx: JobContext) -> None:
@@ -82,18 +88,26 @@ def drain(
     ready.put(worker_id)
     go.wait(timeout=60)
     try:
-        options = TickOptions(
-            worker_id=worker_id,
-            budget_seconds=budget_seconds,
-            batch_size=10,
-            stop_when_idle=stop_when_idle,
-        )
-        report.put((worker_id, work_tick(engine, registry, options).as_dict()))
+        polling = TickOptions(worker_id, budget_seconds=2, batch_size=10, stop_when_idle=False)
+        ticks = []
+        while produced is not None and not produced.is_set():
+            ticks.append(work_tick(engine, registry, polling))
+        until_idle = replace(polling, budget_seconds=BUDGET_SECONDS, stop_when_idle=True)
+        ticks.append(work_tick(engine, registry, until_idle))
+        report.put((worker_id, total(ticks)))
     except BaseException:
         report.put((worker_id, traceback.format_exc()))
         raise
     finally:
         engine.dispose()
+
+
+def total(ticks: list[TickSummary]) -> dict[str, int]:
+    """The ticks' summaries added up, field by field."""
+    sums: Counter[str] = Counter()
+    for tick in ticks:
+        sums.update(tick.as_dict())
+    return {name: sums[name] for name in TickSummary().as_dict()}
 
 
 @pytest.fixture
@@ -147,7 +161,7 @@ def test_worker_processes_run_each_of_5000_jobs_exactly_once(
     assert len(statuses(mariadb_engine)) == JOBS
 
 
-def produce(url: str, go: Event, batches: int, per_batch: int) -> None:
+def produce(url: str, go: Event, produced: Event, batches: int, per_batch: int) -> None:
     """A producer process: enqueues CREATED jobs in many small transactions while workers run."""
     engine = make_engine(url)
     go.wait(timeout=60)
@@ -158,6 +172,7 @@ def produce(url: str, go: Event, batches: int, per_batch: int) -> None:
                 [NewJob(type="record", payload={"b": b, "n": n}) for n in range(per_batch)],
                 registry=JOB_TYPES,
             )
+    produced.set()
     engine.dispose()
 
 
@@ -167,22 +182,22 @@ def test_workers_promote_and_claim_jobs_arriving_while_they_run_each_exactly_onc
 ) -> None:
     """No pre-scheduling: jobs arrive CREATED during the run, and the idle workers promote them
     concurrently with the others' claims (the promote and claim locks race)."""
-    batches, per_batch, budget = 100, 50, 12.0
+    batches, per_batch = 100, 50
     spawn = multiprocessing.get_context("spawn")
-    ready, report, go = spawn.Queue(), spawn.Queue(), spawn.Event()
+    ready, report, go, produced = spawn.Queue(), spawn.Queue(), spawn.Event(), spawn.Event()
     url = mariadb_engine.url.render_as_string(hide_password=False)
     workers = [
-        spawn.Process(target=drain, args=(url, f"worker-{n}", ready, go, report, budget, False))
+        spawn.Process(target=drain, args=(url, f"worker-{n}", ready, go, report, produced))
         for n in range(WORKERS)
     ]
-    producer = spawn.Process(target=produce, args=(url, go, batches, per_batch))
+    producer = spawn.Process(target=produce, args=(url, go, produced, batches, per_batch))
     for process in [*workers, producer]:
         process.start()
     try:
         for _ in workers:
             ready.get(timeout=60)
         go.set()
-        reports = dict(report.get(timeout=budget + 60) for _ in workers)
+        reports = dict(report.get(timeout=BUDGET_SECONDS + 120) for _ in workers)
     finally:
         for process in [*workers, producer]:
             process.join(timeout=30)
