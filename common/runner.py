@@ -27,7 +27,7 @@ from common.transitions import ClaimedJob, Finished
 SPREAD_SECONDS = 0.002
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Attempt:
     """A claimed job on its way through the runner, with the tick's clock times of its life."""
 

@@ -49,7 +49,7 @@ REF_COLUMNS = (jobs.c.id, jobs.c.queue, jobs.c.type, jobs.c.status, jobs.c.attem
 LockedRows = Sequence[Any]  # rows with REF_COLUMNS (at least), as a locking SELECT returns them
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimedJob:
     """A job a worker holds: ``lease_token`` proves the lease is still this worker's."""
 
@@ -63,7 +63,7 @@ class ClaimedJob:
     worker_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finished:
     """The end of one attempt: a result, or an error (``permanent`` skips the retries,
     ``timed_out`` says the worker gave up on it). Times are on the database's clock; without
@@ -292,7 +292,8 @@ def _guarded(
         check_transition(sources, to)
         values["status"] = to
     stmt = update(jobs).where(
-        jobs.c.id.in_(bindparam("ids", expanding=True)), jobs.c.status.in_(sorted(sources))
+        jobs.c.id.in_(bindparam("ids", expanding=True, literal_execute=True)),
+        jobs.c.status.in_(sorted(sources)),
     )
     if fenced:
         stmt = stmt.where(jobs.c.lease_token == bindparam("fence"))
@@ -336,7 +337,7 @@ _MARK_STARTED = _guarded(S.RUNNING, fenced=True, started_at=utcnow())
 _HELD = (
     select(jobs.c.id)
     .where(
-        jobs.c.id.in_(bindparam("ids", expanding=True)),
+        jobs.c.id.in_(bindparam("ids", expanding=True, literal_execute=True)),
         jobs.c.status == S.RUNNING,
         jobs.c.lease_token == bindparam("fence"),
     )
@@ -402,10 +403,12 @@ def _record_attempts(conn: Connection, done: Sequence[Finished]) -> None:
             "started_at": f.started_at or now,
             "ended_at": f.ended_at or now,
             "outcome": f.outcome,
-            "error": f.error,
         }
         for f in done
     ]
+    if any(f.error is not None for f in done):  # else the column is left out: one value less
+        for row, f in zip(rows, done, strict=True):
+            row["error"] = f.error
     try:  # the clash spoils the transaction (PostgreSQL aborts it): it is rolled back whole
         conn.execute(_ATTEMPT_ROW, rows)
     except IntegrityError:
@@ -424,7 +427,7 @@ _LEASE_EXPIRED_ATTEMPTS = insert(job_attempts).from_select(
         utcnow(),
         literal(Outcome.LEASE_EXPIRED.value, String),
         bindparam("error", type_=Text),
-    ).where(jobs.c.id.in_(bindparam("ids", expanding=True))),
+    ).where(jobs.c.id.in_(bindparam("ids", expanding=True, literal_execute=True))),
 )
 
 

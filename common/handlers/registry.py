@@ -15,7 +15,7 @@ from common.config import Settings
 from common.errors import ValidationError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """What a handler is given: the job's id, attempt number and (validated) payload."""
 
