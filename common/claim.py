@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import random
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, select
+from sqlalchemy import Integer, Select, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from common import transitions
 from common.db import Bind, run_in_transaction, utcnow
 from common.errors import LeaseLost
 from common.models import jobs
+from common.queue_controls import QueueControls, lock_allowance, read_controls, spend
 from common.states import Status
 from common.transitions import ClaimedJob, release_unstarted, take_leases
+
+OPEN = QueueControls()  # a queue without controls
+
+
+CANDIDATE_COLUMNS = (
+    jobs.c.id,
+    jobs.c.type,
+    jobs.c.queue,
+    jobs.c.payload,
+    jobs.c.attempts,
+    jobs.c.max_attempts,
+    jobs.c.concurrency_key,
+)
+KEY_ROUNDS = 5  # a per-key limited claim reads again past saturated keys at most this often
 
 
 @lru_cache(maxsize=64)  # one per set of queues a worker asks for; bounded all the same
@@ -23,30 +39,50 @@ def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) 
 
     Built once per set of queues; run with the bind parameter ``limit`` (and ``excluded``, ids
     the claimer does not want, if ``excluding``). It must read ix_jobs_claim in index order
-    (tests/integration/test_claim_plan.py checks).
+    (tests/integration/test_claim_plan.py checks). Claims that name queues go queue by queue
+    through ``queue_claim_query``; this one with ``queues`` is kept for comparison.
     """
+    query = _due_in_claim_order(excluding)
+    if queues:
+        query = query.where(jobs.c.queue.in_(queues))
+    return _forcing(query, "ix_jobs_claim")
+
+
+@lru_cache(maxsize=8)
+def queue_claim_query(excluding: bool = False, skip_keys: bool = False) -> Select[Any]:
+    """The claim's candidates in the one queue of bind parameter ``queue``, read from
+    ix_jobs_queue_claim: the claim locks no row of another queue. With ``skip_keys``, jobs
+    whose concurrency_key is in bind parameter ``saturated`` are passed over."""
+    query = _due_in_claim_order(excluding).where(jobs.c.queue == bindparam("queue"))
+    if skip_keys:
+        saturated = jobs.c.concurrency_key.not_in(bindparam("saturated", expanding=True))
+        query = query.where(or_(jobs.c.concurrency_key.is_(None), saturated))
+    return _forcing(query, "ix_jobs_queue_claim")
+
+
+def _due_in_claim_order(excluding: bool) -> Select[Any]:
     query = (
-        select(
-            jobs.c.id,
-            jobs.c.type,
-            jobs.c.queue,
-            jobs.c.payload,
-            jobs.c.attempts,
-            jobs.c.max_attempts,
-        )
+        select(*CANDIDATE_COLUMNS)
         .where(jobs.c.status == Status.SCHEDULED, jobs.c.run_at <= utcnow())
         .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
         .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
-    if queues:
-        query = query.where(jobs.c.queue.in_(queues))
     if excluding:
         query = query.where(jobs.c.id.not_in(bindparam("excluded", expanding=True)))
+    return query
+
+
+def _forcing(query: Select[Any], index: str) -> Select[Any]:
     # On a small table MariaDB prefers ix_jobs_due and a filesort, which locks every due row.
     for dialect in ("mysql", "mariadb"):
-        query = query.with_hint(jobs, "FORCE INDEX (ix_jobs_claim)", dialect)
+        query = query.with_hint(jobs, f"FORCE INDEX ({index})", dialect)
     return query
+
+
+_QUEUES_WITH_SCHEDULED_JOBS = (
+    select(jobs.c.queue).where(jobs.c.status == Status.SCHEDULED).group_by(jobs.c.queue)
+)
 
 
 def claim(
@@ -57,12 +93,14 @@ def claim(
     lease_seconds: float,
     queues: Sequence[str] | None = None,
     excluding: Collection[int] = (),
+    declared: Mapping[str, QueueControls] | None = None,
 ) -> list[ClaimedJob]:
     """Take up to ``limit`` due SCHEDULED jobs, highest priority then oldest first, and lease them.
 
     One transaction: the candidates are locked with FOR UPDATE SKIP LOCKED (so concurrent
     workers never wait for, nor get, each other's rows), then updated by primary key. Jobs
-    whose ids are in ``excluding`` are passed over.
+    whose ids are in ``excluding`` are passed over. Queue controls (common/queue_controls.py:
+    stored, or ``declared`` by the registry) hold back what they say.
     """
     work = partial(
         claim_in,
@@ -71,6 +109,7 @@ def claim(
         lease_seconds=lease_seconds,
         queues=queues,
         excluding=excluding,
+        declared=declared,
     )
     return run_in_transaction(bind, work)
 
@@ -83,12 +122,77 @@ def claim_in(
     lease_seconds: float,
     queues: Sequence[str] | None = None,
     excluding: Collection[int] = (),
+    declared: Mapping[str, QueueControls] | None = None,
 ) -> list[ClaimedJob]:
-    """``claim`` inside the caller's transaction (a worker records its last batch in it too)."""
-    candidates = claim_query(tuple(queues) if queues else None, bool(excluding))
-    params = {"limit": limit, "excluded": list(excluding)} if excluding else {"limit": limit}
-    rows = conn.execute(candidates, params).all()
+    """``claim`` inside the caller's transaction (a worker records its last batch in it too).
+
+    With no queue controls anywhere and no queues named, one read of ix_jobs_claim in claim
+    order. Otherwise queue by queue, in random order so that no queue always comes first.
+    """
+    controls = read_controls(conn, declared)
+    if controls or queues:
+        rows = _queue_by_queue(conn, queues, controls, limit, list(excluding))
+    else:
+        rows = _candidates(conn, claim_query(None, bool(excluding)), limit, list(excluding))
     return take_leases(conn, rows, worker_id=worker_id, lease_seconds=lease_seconds)
+
+
+def _candidates(
+    conn: Connection, query: Select[Any], limit: int, excluded: list[int], **params: Any
+) -> list[Any]:
+    if excluded:
+        params["excluded"] = excluded
+    return list(conn.execute(query, {"limit": limit, **params}).all())
+
+
+def _queue_by_queue(
+    conn: Connection,
+    queues: Sequence[str] | None,
+    controls: Mapping[str, QueueControls],
+    limit: int,
+    excluded: list[int],
+) -> list[Any]:
+    names = list(queues) if queues else list(conn.execute(_QUEUES_WITH_SCHEDULED_JOBS).scalars())
+    names = [name for name in names if not controls.get(name, OPEN).paused]
+    random.shuffle(names)
+    rows: list[Any] = []
+    for queue in names:
+        wanted = limit - len(rows)
+        if wanted <= 0:
+            break
+        queue_controls = controls.get(queue, OPEN)
+        if queue_controls.limited:
+            rows += _limited(conn, queue, queue_controls, wanted, excluded)
+        else:
+            query = queue_claim_query(bool(excluded))
+            rows += _candidates(conn, query, wanted, excluded, queue=queue)
+    return rows
+
+
+def _limited(
+    conn: Connection, queue: str, controls: QueueControls, wanted: int, excluded: list[int]
+) -> list[Any]:
+    """Candidates of a limited queue, within what its controls allow, under its lock."""
+    allowance = lock_allowance(conn, queue, controls, wanted)
+    if allowance is None or allowance.jobs <= 0:
+        return []
+    picked: list[Any] = []
+    for _ in range(KEY_ROUNDS):
+        saturated, asked = allowance.saturated_keys, allowance.jobs
+        query = queue_claim_query(excluding=True, skip_keys=bool(saturated))
+        skip = {"saturated": saturated} if saturated else {}
+        seen = excluded + [row.id for row in picked]
+        rows = _candidates(conn, query, asked, seen, queue=queue, **skip)
+        for row in rows:
+            if allowance.jobs > 0 and allowance.may_take(row.concurrency_key):
+                picked.append(row)
+                allowance.took(row.concurrency_key)
+        # Rows passed over for their key stay locked to this claim until it commits; the
+        # queue's other claims wait for its row, so they lose nothing by it.
+        if allowance.jobs == 0 or len(rows) < asked or allowance.per_key is None:
+            break
+    spend(conn, queue, allowance, len(picked))
+    return picked
 
 
 def extend_lease(bind: Bind, job: ClaimedJob, seconds: float) -> None:

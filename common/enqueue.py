@@ -48,6 +48,7 @@ class NewJob:
     delay_seconds: float | None = None
     max_attempts: int | None = None
     idempotency_key: str | None = None
+    concurrency_key: str | None = None  # see max_running_per_key in common/queue_controls.py
 
     def with_type_rules(self, registry: Registry) -> NewJob:
         """This job, checked against its type and completed with its defaults; the job is
@@ -96,6 +97,12 @@ class NewJob:
             self.idempotency_key is None
             or (isinstance(self.idempotency_key, str) and 0 < len(self.idempotency_key) <= 255),
             "idempotency_key",
+            "must be a string of 1-255 characters",
+        )
+        _check(
+            self.concurrency_key is None
+            or (isinstance(self.concurrency_key, str) and 0 < len(self.concurrency_key) <= 255),
+            "concurrency_key",
             "must be a string of 1-255 characters",
         )
         _check(
@@ -220,6 +227,7 @@ def _row(job: NewJob) -> dict[str, Any]:
         "attempts": 0,
         "max_attempts": job.max_attempts,
         "idempotency_key": job.idempotency_key,
+        "concurrency_key": job.concurrency_key,
     }
 
 

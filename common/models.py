@@ -1,13 +1,15 @@
-"""The two tables, as SQLAlchemy Core. The migrations in common/migrations create them."""
+"""The tables, as SQLAlchemy Core. The migrations in common/migrations create them."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -54,6 +56,7 @@ jobs = Table(
     Column("last_error", Text),
     Column("result", JSON),
     Column("idempotency_key", String(255)),
+    Column("concurrency_key", String(255)),  # jobs sharing it obey their queue's per-key limit
     Column("created_at", UtcTimestamp, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
     Column("started_at", UtcTimestamp),
@@ -71,6 +74,16 @@ jobs = Table(
 # neither sorts nor locks rows beyond its LIMIT. A sorting plan lets the first worker lock every
 # candidate row and SKIP LOCKED then leaves the other workers nothing.
 Index("ix_jobs_claim", jobs.c.status, jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
+# A claim of one queue reads only that queue's rows (so it locks nothing of another queue), in
+# claim order; the queue controls count a queue's RUNNING jobs with it, and list queues by it.
+Index(
+    "ix_jobs_queue_claim",
+    jobs.c.status,
+    jobs.c.queue,
+    jobs.c.priority.desc(),
+    jobs.c.run_at,
+    jobs.c.id,
+)
 # Promotion of due CREATED/FAILED jobs, and recovery of RUNNING ones whose lease expired.
 Index("ix_jobs_due", jobs.c.status, jobs.c.run_at, jobs.c.id)
 # Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED).
@@ -87,4 +100,32 @@ job_attempts = Table(
     Column("outcome", String(24), nullable=False),
     Column("error", Text),
     PrimaryKeyConstraint("job_id", "attempt"),
+)
+
+# A queue's controls (common/queue_controls.py): a row only for a queue someone has set.
+queue_settings = Table(
+    "queue_settings",
+    metadata,
+    Column("queue", String(64), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("max_running", Integer),
+    Column("max_running_per_key", Integer),
+    Column("rate_per_second", Float),
+    Column("rate_burst", Integer),
+    Column("tokens", Float),  # the rate limit's bucket, as of tokens_at
+    Column("tokens_at", UtcTimestamp),
+    Column("updated_at", UtcTimestamp, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# Who changed a queue's controls, when, and to what.
+queue_changes = Table(
+    "queue_changes",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("queue", String(64), nullable=False),
+    Column("changed_at", UtcTimestamp, nullable=False),
+    Column("changed_by", String(128), nullable=False),
+    Column("controls", JSON, nullable=False),
+    Index("ix_queue_changes_queue", "queue", "id"),
 )

@@ -28,6 +28,7 @@ PUBLIC_COLUMNS = [
         "result",
         "locked_until",
         "idempotency_key",
+        "concurrency_key",
         "created_at",
         "updated_at",
         "started_at",

@@ -237,6 +237,7 @@ class _Tick:
             lease_seconds=self.options.lease_seconds,
             queues=self.options.queues,
             excluding=self.passed_over,
+            declared=self.registry.queue_controls,
         )
 
         def both(conn: Connection) -> tuple[Recorded, list[ClaimedJob]]:

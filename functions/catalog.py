@@ -170,6 +170,18 @@ CATALOG = Catalog(
             routes=routes("POST /jobs/update", "GET /jobs/update"),
         ),
         Function(
+            "queues",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes(
+                "GET /queues",
+                "PUT /queues/{queue}",
+                "POST /queues/{queue}/pause",
+                "POST /queues/{queue}/resume",
+            ),
+        ),
+        Function(
             "schedule_tick",
             trigger="schedule",
             timeout_seconds=60,

@@ -24,6 +24,7 @@ FIELDS = {
     "delay_seconds",
     "max_attempts",
     "idempotency_key",
+    "concurrency_key",
 }
 NOT_NULL = {"type", "payload", "queue", "priority", "max_attempts"}  # null is no default here
 
@@ -85,6 +86,7 @@ def parse_new_job(body: Any) -> NewJob:
         delay_seconds=body.get("delay_seconds"),
         max_attempts=body.get("max_attempts"),
         idempotency_key=body.get("idempotency_key"),
+        concurrency_key=body.get("concurrency_key"),
     ).with_type_rules(registry())
 
 

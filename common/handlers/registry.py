@@ -13,6 +13,7 @@ import pydantic
 
 from common.config import Settings
 from common.errors import ValidationError
+from common.queue_controls import QueueControls
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,12 @@ class Registry:
     def __init__(self, *, default_max_attempts: int = Settings.max_attempts) -> None:
         self._types: dict[str, JobType] = {}
         self.default_max_attempts = default_max_attempts  # for types that declare none
+        # Queue controls declared in code; PUT /queues/{queue} overrides them (queue_controls).
+        self.queue_controls: dict[str, QueueControls] = {}
+
+    def control_queue(self, queue: str, controls: QueueControls) -> None:
+        """Declare ``queue``'s controls, e.g. ``QueueControls(max_running_per_key=1)``."""
+        self.queue_controls[queue] = controls
 
     def register(self, job_type: JobType) -> JobType:
         if job_type.name in self._types:

@@ -33,6 +33,10 @@ ENDPOINTS = [
     Endpoint("list_jobs", "GET", "/openapi.json", None, 200),
     Endpoint("update_jobs", "POST", "/jobs/update", {"action": "retry", "ids": [1]}, 200),
     Endpoint("update_jobs", "GET", "/jobs/update", None, 405),
+    Endpoint("queues", "GET", "/queues", None, 200),
+    Endpoint("queues", "PUT", "/queues/mail", {"paused": True}, 200),
+    Endpoint("queues", "POST", "/queues/mail/pause", None, 200),
+    Endpoint("queues", "POST", "/queues/mail/resume", None, 200),
     Endpoint("schedule_tick", "POST", "/ticks/schedule", {"budget_seconds": 1}, 200),
     Endpoint("worker_tick", "POST", "/ticks/work", {"budget_seconds": 0.1}, 200),
 ]

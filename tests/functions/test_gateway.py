@@ -20,6 +20,10 @@ PROBES: dict[str, tuple[Any, int]] = {
     "GET /openapi.json": (None, 200),
     "POST /jobs/update": ({"action": "retry", "ids": [1]}, 200),
     "GET /jobs/update": (None, 405),
+    "GET /queues": (None, 200),
+    "PUT /queues/{queue}": ({"paused": False, "max_running": 3}, 200),
+    "POST /queues/{queue}/pause": (None, 200),
+    "POST /queues/{queue}/resume": (None, 200),
     "POST /ticks/schedule": ({"budget_seconds": 1}, 200),
     "POST /ticks/work": ({"budget_seconds": 0.2}, 200),
 }
@@ -41,7 +45,7 @@ def test_the_gateway_answers_each_route_as_the_function_it_names(
 ) -> None:
     body, status = PROBES[route.key]
     job_id = submit(functions, type="noop")["id"]
-    path = route.path.replace("{job_id}", str(job_id))
+    path = route.path.replace("{job_id}", str(job_id)).replace("{queue}", "mail")
 
     through_gateway = gateway().request(route.method, path, json=body)
     direct = functions.target(name).request(route.method, path, json=body)

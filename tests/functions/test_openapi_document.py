@@ -30,6 +30,7 @@ A_JOB: dict[str, Any] = {
     "result": None,
     "locked_until": None,
     "idempotency_key": None,
+    "concurrency_key": None,
     "created_at": "2030-01-01T00:00:00Z",
     "updated_at": "2030-01-01T00:00:00Z",
     "started_at": None,
