@@ -32,9 +32,10 @@ if [[ -n $OVERRIDES_TEXT ]]; then
     mapfile -t OVERRIDES <<<"$OVERRIDES_TEXT"
 fi
 # shellcheck disable=SC2086  # PACKAGE_OPTIONS is a list of options
-"$PYTHON" -m infra.package ${PACKAGE_OPTIONS:-}
-ARTIFACT=build/skiplock-lambda.zip
-KEY="skiplock/$("$PYTHON" -c 'import sys; from pathlib import Path; from infra.package import digest; print(digest(Path(sys.argv[1])))' "$ARTIFACT").zip"
+BUILT=$("$PYTHON" -m infra.package ${PACKAGE_OPTIONS:-})   # "PATH SIZE KiB sha256=DIGEST"
+echo "$BUILT"
+ARTIFACT=${BUILT%% *}
+KEY="skiplock/${BUILT##*sha256=}.zip"
 
 if ! aws s3api head-object --bucket "$BUCKET" --key "$KEY" >/dev/null 2>&1; then
     aws s3 cp "$ARTIFACT" "s3://$BUCKET/$KEY"
