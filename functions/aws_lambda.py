@@ -8,7 +8,8 @@ becomes a POST of its body to the tick's route with SCHEDULER_TOKEN as bearer to
 already decided that only the schedule's rule may invoke the function that way.
 
 At cold start the secrets named by the *_SECRET_ARN variables fill the variables the settings
-read (API_TOKEN, SCHEDULER_TOKEN, DATABASE_URL), before any setting is read.
+read (``API_TOKEN_SECRET_ARN`` fills API_TOKEN, and so on for every secret setting the
+template passes; DATABASE_SECRET_ARN gives DATABASE_URL), before any setting is read.
 """
 
 from __future__ import annotations
@@ -34,10 +35,8 @@ from functions.gateway import create_gateway
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 log = logging.getLogger("skiplock.lambda")
-TOKEN_SECRETS = {
-    "API_TOKEN": "API_TOKEN_SECRET_ARN",
-    "SCHEDULER_TOKEN": "SCHEDULER_TOKEN_SECRET_ARN",
-}
+SECRET_ARN = "_SECRET_ARN"  # <SETTING>_SECRET_ARN names the secret holding SETTING
+DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"  # the database user: DATABASE_URL is made from it
 
 
 class TickFailed(RuntimeError):
@@ -54,11 +53,17 @@ def scheduled_event(schedule: Schedule) -> dict[str, Any]:
 
 
 def load_secrets(env: MutableMapping[str, str] | None = None, client: Any = None) -> None:
-    """Fill API_TOKEN, SCHEDULER_TOKEN and DATABASE_URL from Secrets Manager where unset."""
+    """Fill each SETTING named by a SETTING_SECRET_ARN variable, and DATABASE_URL, from
+    Secrets Manager where unset."""
     env = os.environ if env is None else env
-    wanted = {v: env[arn] for v, arn in TOKEN_SECRETS.items() if env.get(arn) and not env.get(v)}
-    if env.get("DATABASE_SECRET_ARN") and not env.get("DATABASE_URL"):
-        wanted["DATABASE_URL"] = env["DATABASE_SECRET_ARN"]
+    wanted = {
+        name.removesuffix(SECRET_ARN): arn
+        for name, arn in env.items()
+        if name.endswith(SECRET_ARN) and name != DATABASE_SECRET_ARN and arn
+        if not env.get(name.removesuffix(SECRET_ARN))
+    }
+    if env.get(DATABASE_SECRET_ARN) and not env.get("DATABASE_URL"):
+        wanted["DATABASE_URL"] = env[DATABASE_SECRET_ARN]
     if not wanted:
         return
     client = client or boto3.client("secretsmanager")

@@ -17,3 +17,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     -r "$REPO/requirements-dev.txt" -e "$REPO"
   echo "$wanted" > "$stamp"
 fi
+# The PDF font the packager ships (Debian's fonts-dejavu-core); installed when we may.
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >&2; } ||
+      echo "warning: could not install fonts-dejavu-core" >&2
+  else
+    echo "warning: no DejaVu Sans: install fonts-dejavu-core (the deploy package ships it)" >&2
+  fi
+fi

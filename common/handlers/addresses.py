@@ -8,6 +8,7 @@ Unicode and is stored in its ASCII (IDNA) form. Deliverability (MX records) is n
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses, parseaddr
 from typing import Annotated
 
 import pydantic
@@ -33,6 +34,14 @@ def normalize_address(raw: str) -> str:
     if len(address) > MAX_ADDRESS_CHARS:
         raise ValueError(f"is longer than {MAX_ADDRESS_CHARS} characters")
     return address
+
+
+def sender_address(sender: str) -> str:
+    """The bare address of a sender that may carry a display name: ``Jobs <jobs@example.com>``
+    -> ``jobs@example.com``, what SES verifies and IAM names; ValueError if there is none."""
+    if len(getaddresses([sender])) != 1:  # a name with a comma must be quoted
+        raise ValueError(f"{sender!r} is not one address: quote a display name with a comma")
+    return normalize_address(parseaddr(sender)[1])
 
 
 def _ascii_domain(domain: str) -> str:

@@ -10,7 +10,6 @@ import email.policy
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import parseaddr
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -18,6 +17,7 @@ from botocore.exceptions import ClientError
 from common import aws
 from common.config import Settings
 from common.errors import JobError, PermanentJobError
+from common.handlers.addresses import sender_address
 
 # 7-bit bodies (quoted-printable or base64 when needed) go through any relay unchanged.
 POLICY = email.policy.SMTP.clone(cte_type="7bit")
@@ -53,7 +53,7 @@ class SesTransport:
         """Send through SES; MessageRejected and bad addresses are permanent."""
         try:
             answer = aws.ses(self.settings).send_raw_email(
-                Source=parseaddr(self.settings.ses_sender)[1],  # the From header keeps the name
+                Source=sender_address(self.settings.ses_sender),  # the From header keeps the name
                 Destinations=recipients,
                 RawMessage={"Data": message.as_bytes()},
                 Tags=[{"Name": JOB_TAG, "Value": str(job_id)}],
@@ -87,7 +87,7 @@ class SmtpTransport:
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password or "")
                 refused = smtp.send_message(
-                    message, from_addr=parseaddr(s.ses_sender)[1], to_addrs=recipients
+                    message, from_addr=sender_address(s.ses_sender), to_addrs=recipients
                 )
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from fpdf import FPDF
 
 log = logging.getLogger("skiplock.pdf")
+# The folder that holds common/: the package's root in a deployment (/var/task on Lambda).
+CODE_ROOT = Path(__file__).resolve().parents[2]
 FONT_CANDIDATES = (
+    str(CODE_ROOT / "fonts" / "DejaVuSans.ttf"),  # what infra/package.py ships
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian, Ubuntu
     "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",  # Fedora
     "/usr/share/fonts/TTF/DejaVuSans.ttf",  # Arch
@@ -97,9 +100,10 @@ class PdfFont:
 
 
 def find_font(settings: Settings) -> PdfFont:
-    """PDF_FONT_PATH if set (it must exist), else DejaVu Sans where the system has it."""
+    """PDF_FONT_PATH if set (it must exist; a relative path is read from the code's root),
+    else the DejaVu Sans the package ships, else the system's."""
     if settings.pdf_font_path:
-        path = Path(settings.pdf_font_path)
+        path = CODE_ROOT / settings.pdf_font_path  # an absolute path stays as it is
         if not path.is_file():
             raise ValueError(f"PDF_FONT_PATH={path} is not a file")
         return _with_bold(path)

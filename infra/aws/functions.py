@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from functions.catalog import Catalog, Function
+from infra import settings as cloud
 from infra.aws.cfn import (
     Resource,
     Resources,
@@ -18,8 +19,8 @@ from infra.aws.cfn import (
     service_role,
     sub,
 )
-from infra.aws.parameters import settings_environment
-from infra.aws.shared import DATABASE_NAME
+from infra.aws.parameters import ses_identity, settings_environment
+from infra.aws.shared import DATABASE_NAME, secret_id
 from infra.package import ARCHITECTURE, RUNTIME
 
 ADAPTER = "functions.aws_lambda"
@@ -52,7 +53,7 @@ def resources(catalog: Catalog) -> Resources:
     result: Resources = {}
     for function in catalog.functions:
         secrets = {k: ref(v) for k, v in _secrets(function).items()}
-        environment = {**_settings_environment(function, catalog), **secrets}
+        environment = {**settings_environment(), "S3_BUCKET": ref("Bucket"), **secrets}
         size = Size(function.timeout_seconds, function.memory_mb)
         result |= _lambda(function.name, environment, _grants(function), size)
     result |= _migration()
@@ -65,33 +66,28 @@ def function_id(name: str) -> str:
 
 
 def _secrets(function: Function) -> dict[str, str]:
-    """Environment variable -> logical id of a secret the function reads at cold start."""
-    secrets = {"DATABASE_SECRET_ARN": "DatabaseSecret", "API_TOKEN_SECRET_ARN": "ApiTokenSecret"}
-    if function.trigger == "schedule":  # ticks accept SCHEDULER_TOKEN as well as API_TOKEN
-        secrets["SCHEDULER_TOKEN_SECRET_ARN"] = "SchedulerTokenSecret"
+    """Environment variable -> logical id of a secret the function reads at cold start:
+    ``<SETTING>_SECRET_ARN`` for each secret setting it needs (functions.aws_lambda)."""
+    secrets = {"DATABASE_SECRET_ARN": "DatabaseSecret"}
+    for setting, secret in cloud.secrets():
+        if needs(function, secret):
+            secrets[f"{setting}_SECRET_ARN"] = secret_id(setting)
     return secrets
 
 
-def _settings_environment(function: Function, catalog: Catalog) -> dict[str, Any]:
-    environment = {
-        **settings_environment(),
-        "S3_BUCKET": ref("Bucket"),
-        "SES_SENDER": ref("SesSender"),
-    }
-    for schedule in catalog.schedules_of(function.name):  # what its scheduled ticks may take
-        environment[schedule.budget_setting.upper()] = f"{schedule.budget_seconds:g}"
-    return environment
+def needs(function: Function, secret: cloud.Secret) -> bool:
+    """Whether ``function`` reads ``secret``: all do, or those of its trigger or use."""
+    return secret.needed_by in ("all", function.trigger, *function.uses)
 
 
 def _grants(function: Function) -> list[dict[str, Any]]:
     grants = []
     if "bucket" in function.uses:
         grants.append(allow(["s3:PutObject"], [sub("${Bucket.Arn}/*")]))
-    if "email" in function.uses:
-        identity = (
-            "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesSender}"
-        )
-        grants.append(allow(["ses:SendEmail", "ses:SendRawEmail"], [sub(identity)]))
+    if "email" in function.uses:  # the bare address: a display name is no identity
+        identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Sender}"
+        resource = {"Fn::Sub": [identity, {"Sender": ses_identity()}]}
+        grants.append(allow(["ses:SendEmail", "ses:SendRawEmail"], [resource]))
     return grants
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws.cfn import Resources, get_att, ref, sub
+from infra import settings as cloud
+from infra.aws.cfn import Resources, get_att, logical_id, ref, sub
+from infra.aws.parameters import ses_identity
 
 DATABASE_NAME = "skiplock"
 DATABASE_PORT = 3306
@@ -44,7 +46,12 @@ def _network() -> Resources:
     }
 
 
-def _token(description: str) -> dict[str, Any]:
+def secret_id(setting: str) -> str:
+    """The logical id of the secret setting ``setting`` (``API_TOKEN`` -> ``ApiTokenSecret``)."""
+    return logical_id(setting.lower(), "Secret")
+
+
+def _generated(description: str) -> dict[str, Any]:
     return {
         "Type": "AWS::SecretsManager::Secret",
         "Properties": {
@@ -56,9 +63,12 @@ def _token(description: str) -> dict[str, Any]:
 
 
 def _secrets() -> Resources:
+    generated = {
+        secret_id(setting): _generated(f"skiplock {setting}: {secret.description}")
+        for setting, secret in cloud.secrets()
+    }
     return {
-        "ApiTokenSecret": _token("skiplock API_TOKEN: Bearer token of API clients"),
-        "SchedulerTokenSecret": _token("skiplock SCHEDULER_TOKEN: Bearer token of the ticks"),
+        **generated,
         "DatabaseSecret": {
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
@@ -133,6 +143,6 @@ def _bucket_and_sender() -> Resources:
         },
         "SenderIdentity": {
             "Type": "AWS::SES::EmailIdentity",
-            "Properties": {"EmailIdentity": ref("SesSender")},
+            "Properties": {"EmailIdentity": ses_identity()},
         },
     }

@@ -15,13 +15,18 @@ import yaml
 
 from common.config import Settings
 from functions.catalog import CATALOG, Catalog
+from infra import settings as cloud
 from infra.aws import functions, parameters, shared, triggers
 from infra.aws.cfn import get_att, ref
 
 TEMPLATE_FILE = Path(__file__).with_name("template.yaml")
 HEADER = """\
 # GENERATED from functions/catalog.py by `python -m infra.aws`: edit that, not this file.
-# Deploy with infra/aws/deploy.sh; docs/DEPLOY.md explains the parameters.
+# Deploy with infra/aws/deploy.sh; docs/DEPLOY.md explains the parameters. A parameter per
+# setting of README.md's table (infra/settings.py says which are secrets or fixed instead).
+# The schedules invoke the ticks directly with their full budgets; through the HTTP API
+# (which cuts requests at 30 s) a tick that names no budget gets WorkerHttpBudgetSeconds or
+# ScheduleBudgetSeconds, both at most 25 s (MaxValue): name one below 25 s, if any.
 """
 
 
@@ -39,19 +44,28 @@ def build(catalog: Catalog, settings: Settings | None = None) -> dict[str, Any]:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "skiplock: a database-as-a-queue job engine on Lambda, HTTP API and RDS",
         "Parameters": parameters.parameters(catalog, settings),
+        "Conditions": parameters.conditions(),
         "Resources": resources,
         "Outputs": _outputs(),
     }
 
 
 def check(catalog: Catalog, settings: Settings) -> None:
-    """Raise ValueError unless every lease outlives every invocation that may hold it."""
-    longest = max(f.timeout_seconds for f in catalog.functions)
-    if settings.lease_seconds <= longest:
-        raise ValueError(
-            f"LEASE_SECONDS ({settings.lease_seconds:g}) must exceed the longest function "
-            f"timeout ({longest}s): a job could otherwise run twice at once"
-        )
+    """Raise ValueError unless every setting is mapped (infra/settings.py) and the settings'
+    defaults keep the bounds the parameters set: a lease outlives every invocation that may
+    hold it, and a tick's budget fits its function and, if HTTP callers get it, the API."""
+    cloud.check()
+    for setting, limit in parameters.bounds(catalog).items():
+        value = getattr(settings, cloud.field(setting))
+        if not limit.get("MinValue", value) <= value <= limit.get("MaxValue", value):
+            raise ValueError(
+                f"{setting}={value:g} is outside {limit}: "
+                + (
+                    "a job could run twice at once"
+                    if setting == "LEASE_SECONDS"
+                    else "a tick would run past its function's timeout or the HTTP API's 30 s"
+                )
+            )
 
 
 def _outputs() -> dict[str, Any]:
@@ -60,9 +74,9 @@ def _outputs() -> dict[str, Any]:
         "BucketName": ref("Bucket"),
         "DatabaseEndpoint": get_att("Database", "Endpoint.Address"),
         "DatabaseSecretArn": ref("DatabaseSecret"),
-        "ApiTokenSecretArn": ref("ApiTokenSecret"),
-        "SchedulerTokenSecretArn": ref("SchedulerTokenSecret"),
     }
+    for setting, _ in cloud.secrets():
+        values[shared.secret_id(setting) + "Arn"] = ref(shared.secret_id(setting))
     return {name: {"Value": value} for name, value in values.items()}
 
 

@@ -10,9 +10,10 @@ from functions.aws_lambda import scheduled_event
 from functions.catalog import Catalog, Function, Route, Schedule
 from infra.aws.cfn import Resource, Resources, get_att, logical_id, ref, sub
 from infra.aws.functions import function_id
+from infra.aws.parameters import API_TIMEOUT_CAP_SECONDS
 from infra.cron import to_aws
 
-API_TIMEOUT_CAP_MS = 30_000  # the most an HTTP API waits for an integration
+API_TIMEOUT_CAP_MS = API_TIMEOUT_CAP_SECONDS * 1000
 _EXECUTE_API = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}"
 
 

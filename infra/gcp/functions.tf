@@ -37,16 +37,16 @@ resource "google_secret_manager_secret_iam_member" "api_token" {
 }
 
 locals {
+  # The settings' variables (settings.tf.json), then what this deployment fixes.
   environment = merge(
+    local.settings_environment,
     {
-      LEASE_SECONDS                    = tostring(var.lease_seconds)
       S3_BUCKET                        = google_storage_bucket.jobs.name
-      SES_SENDER                       = var.ses_sender
       AWS_ENDPOINT_URL_S3              = "https://storage.googleapis.com"
       AWS_REGION                       = "auto"
       AWS_REQUEST_CHECKSUM_CALCULATION = "when_required" # GCS's S3 API lacks the new checksums
     },
-    var.settings,
+    var.extra_environment,
   )
 }
 
@@ -74,10 +74,7 @@ resource "google_cloudfunctions2_function" "functions" {
     ingress_settings              = "ALLOW_ALL"
     vpc_connector                 = google_vpc_access_connector.skiplock.id
     vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
-    environment_variables = merge(
-      local.environment,
-      each.value.trigger == "schedule" ? local.budgets[each.key] : {},
-    )
+    environment_variables         = local.environment
 
     secret_environment_variables {
       key        = "DATABASE_URL"
@@ -97,6 +94,16 @@ resource "google_cloudfunctions2_function" "functions" {
     }
 
     dynamic "secret_environment_variables" {
+      for_each = { for k, v in local.setting_secrets : k => v if contains(v.readers, each.key) }
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project
+        secret     = google_secret_manager_secret.settings[secret_environment_variables.key].secret_id
+        version    = "latest"
+      }
+    }
+
+    dynamic "secret_environment_variables" {
       for_each = contains(each.value.uses, "bucket") ? local.hmac_variables : {}
       content {
         key        = secret_environment_variables.key
@@ -107,10 +114,20 @@ resource "google_cloudfunctions2_function" "functions" {
     }
   }
 
+  # timeout_seconds is also the Cloud Run request timeout: what an HTTP caller waits at most.
   lifecycle {
     precondition {
       condition     = var.lease_seconds > each.value.timeout_seconds
       error_message = "lease_seconds must exceed every function's timeout, or a job could run twice at once."
+    }
+    precondition {
+      condition = alltrue([
+        for s in local.definitions.schedules :
+        0 < tonumber(local.environment[s.budget_setting]) &&
+        tonumber(local.environment[s.budget_setting]) < each.value.timeout_seconds
+        if s.target == each.key
+      ])
+      error_message = "A tick's budget (worker_budget_seconds, schedule_budget_seconds) must be above 0 and below its function's timeout."
     }
   }
 
@@ -120,6 +137,8 @@ resource "google_cloudfunctions2_function" "functions" {
     google_secret_manager_secret_iam_member.database_url,
     google_secret_manager_secret_iam_member.api_token,
     google_secret_manager_secret_iam_member.hmac,
+    google_secret_manager_secret_version.settings,
+    google_secret_manager_secret_iam_member.settings,
   ]
 }
 

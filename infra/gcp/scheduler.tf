@@ -30,7 +30,10 @@ resource "google_cloud_scheduler_job" "ticks" {
     http_method = "POST"
     uri         = "${google_cloudfunctions2_function.functions[each.value.target].url}${each.value.path}"
     headers     = { "Content-Type" = "application/json" }
-    body        = base64encode(jsonencode({ budget_seconds = each.value.budget_seconds }))
+    # The budget the tick's own setting gives: a tick that names none gets the HTTP one.
+    body = base64encode(jsonencode({
+      budget_seconds = tonumber(local.environment[each.value.budget_setting])
+    }))
     oidc_token {
       service_account_email = google_service_account.scheduler.email
       audience              = google_cloudfunctions2_function.functions[each.value.target].url

@@ -25,13 +25,15 @@ locals {
   functions   = { for f in local.definitions.functions : f.name => f }
   schedules   = { for s in local.definitions.schedules : s.name => s }
   http        = { for name, f in local.functions : name => f if f.trigger == "http" }
-  # What a scheduled run of each tick may take, as the setting its schedule names
-  # (WORKER_BUDGET_SECONDS, SCHEDULE_BUDGET_SECONDS): the function reads the same value.
-  budgets = {
-    for name, f in local.functions : name => merge([
-      for s in local.definitions.schedules : { (s.budget_setting) = tostring(s.budget_seconds) }
-      if s.target == name
-    ]...) if f.trigger == "schedule"
+  # Each secret setting of definitions.json, with the functions that read it: all of them,
+  # those of a trigger, or those that use a resource (as infra/settings.py says).
+  setting_secrets = {
+    for s in local.definitions.secrets : s.setting => merge(s, {
+      readers = [
+        for name, f in local.functions : name
+        if contains(concat(["all", f.trigger], f.uses), s.needed_by)
+      ]
+    })
   }
 }
 

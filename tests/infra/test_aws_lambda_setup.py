@@ -20,7 +20,7 @@ from functions import aws_lambda
 from tests.infra.adapter import API_TOKEN, reset_caches, via_lambda
 
 REGION = "us-east-1"
-SECRET_VARIABLES = ("API_TOKEN", "SCHEDULER_TOKEN", "DATABASE_URL")
+SECRET_VARIABLES = ("API_TOKEN", "SCHEDULER_TOKEN", "SMTP_PASSWORD", "DATABASE_URL")
 
 
 @pytest.fixture
@@ -53,6 +53,19 @@ def test_secrets_fill_the_tokens_and_the_database_url(secrets: Any) -> None:
     url = make_url(env["DATABASE_URL"])
     assert (url.drivername, url.username, url.password) == ("mysql+pymysql", "u", "p@:/%w")
     assert (url.host, url.port, url.database) == ("db.example.internal", 3306, "skiplock")
+
+
+def test_every_secret_setting_the_template_passes_is_filled(secrets: Any) -> None:
+    env = {f"{setting}_SECRET_ARN": put(secrets, setting.lower()) for setting in SECRET_VARIABLES}
+    del env["DATABASE_URL_SECRET_ARN"]  # the database's secret is DATABASE_SECRET_ARN
+    env["EMPTY_SECRET_ARN"] = ""  # an ARN left empty names no secret
+    aws_lambda.load_secrets(env)
+    assert {s: env[s] for s in SECRET_VARIABLES[:-1]} == {
+        "API_TOKEN": "api_token",
+        "SCHEDULER_TOKEN": "scheduler_token",
+        "SMTP_PASSWORD": "smtp_password",
+    }
+    assert "EMPTY" not in env and "DATABASE_URL" not in env
 
 
 def test_a_variable_already_set_is_kept() -> None:

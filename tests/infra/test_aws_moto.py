@@ -13,6 +13,7 @@ CloudFormation (test_aws_lambda_setup.py runs the real handler against MariaDB).
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import re
@@ -31,12 +32,14 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from functions.aws_lambda import scheduled_event
 from functions.catalog import CATALOG, Function, Schedule
 from infra.aws.cfn import dashed
+from infra.aws.overrides import overrides
 from infra.cron import to_aws
 from tests.infra.template import TEMPLATE_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 REGION = "us-east-1"
 STACK = "skiplock-test"
+SENDER = "Jobs <jobs@example.com>"
 NOT_IN_MOTO = {
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
@@ -123,13 +126,15 @@ def _deploy() -> Deployed:
     )
     body = yaml.safe_load(TEMPLATE_FILE.read_text())
     del body["Outputs"]["ApiUrl"]
-    parameters = {
-        "ArtifactBucket": "artifacts",
-        "ArtifactKey": "skiplock/a.zip",
-        "VpcId": vpc,
-        "SubnetIds": ",".join(deployed.subnets),
-        "SesSender": "jobs@example.com",
-    }
+    arguments = [
+        "ArtifactBucket=artifacts",
+        "ArtifactKey=skiplock/a.zip",
+        f"VpcId={vpc}",
+        f"SubnetIds={','.join(deployed.subnets)}",
+        f"SesSender={SENDER}",  # with a display name: deploy.sh derives SesIdentity
+        "MAX_ATTEMPTS=8",  # a setting by its README name
+    ]
+    parameters = dict(line.split("=", 1) for line in overrides(arguments))
     deployed.client["cloudformation"].create_stack(
         StackName=STACK,
         TemplateBody=yaml.safe_dump(body),
@@ -246,3 +251,25 @@ def test_each_function_logs_to_its_own_group(stack: Deployed) -> None:
     }
     for function in CATALOG.functions:
         assert groups[f"/aws/lambda/{STACK}-{dashed(function.name)}"] == 30
+
+
+def test_a_sender_with_a_display_name_sends_as_it_and_iam_names_its_bare_address(
+    stack: Deployed,
+) -> None:
+    iam = stack.client["iam"]
+    for function in CATALOG.functions:
+        config = stack.function(function.name)["Configuration"]
+        variables = config["Environment"]["Variables"]
+        assert (variables["SES_SENDER"], str(variables["MAX_ATTEMPTS"])) == (SENDER, "8")
+        role = config["Role"].rsplit("/", 1)[1]
+        (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        # moto keeps the document as the repr of a dict
+        statements = ast.literal_eval(document) if isinstance(document, str) else document
+        ses = [s for s in statements["Statement"] if "ses:SendRawEmail" in s["Action"]]
+        if "email" in function.uses:
+            (statement,) = ses
+            identity = f"arn:aws:ses:{REGION}:{DEFAULT_ACCOUNT_ID}:identity/jobs@example.com"
+            assert statement["Resource"] == [identity]
+        else:
+            assert not ses

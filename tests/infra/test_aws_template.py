@@ -125,7 +125,9 @@ def test_budgets_fit_in_timeouts_and_leases_outlive_them() -> None:
     for schedule in CATALOG.schedules:  # each tick's function is told its budget, which fits
         properties = functions[function_id(schedule.target)]["Properties"]
         budget = properties["Environment"]["Variables"][schedule.budget_setting.upper()]
-        assert float(budget) == schedule.budget_seconds < properties["Timeout"]
+        parameter = template()["Parameters"][budget["Ref"]]
+        assert parameter["Default"] == schedule.budget_seconds
+        assert 0 < parameter["MinValue"] <= parameter["MaxValue"] < properties["Timeout"]
 
 
 def test_a_lease_no_longer_than_a_timeout_is_refused() -> None:
@@ -157,6 +159,8 @@ def test_each_function_is_granted_only_what_it_uses(function: Function) -> None:
     expected = {"DatabaseSecret", "ApiTokenSecret"}
     if function.trigger == "schedule":
         expected.add("SchedulerTokenSecret")
+    if "email" in function.uses:
+        expected.add("SmtpPasswordSecret")
     assert secrets == expected
     assert ("s3:PutObject" in grants) == ("bucket" in function.uses)
     assert ("ses:SendEmail" in grants) == ("email" in function.uses)

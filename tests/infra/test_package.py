@@ -11,6 +11,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+from common.handlers.pdf import CODE_ROOT, FONT_CANDIDATES
 from functions.catalog import CATALOG
 from infra import package
 from infra.aws.functions import ADAPTER
@@ -27,9 +30,10 @@ def fake_install(command: list[str]) -> None:
 
 
 def test_pip_installs_the_pinned_requirements_as_lambda_wheels(tmp_path: Path) -> None:
-    command = package.pip_command(ROOT / "requirements.txt", tmp_path)
+    theirs = tmp_path / "theirs.txt"
+    command = package.pip_command([ROOT / "requirements.txt", theirs], tmp_path)
     text = " ".join(command)
-    assert f"--requirement {ROOT / 'requirements.txt'}" in text
+    assert f"--requirement {ROOT / 'requirements.txt'} --requirement {theirs}" in text
     assert f"--target {tmp_path}" in text
     assert "--platform manylinux2014_x86_64" in text
     assert "--python-version 3.11" in text
@@ -77,3 +81,93 @@ def test_the_gcp_source_has_each_target_in_its_root_main(tmp_path: Path) -> None
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().startswith(str(source))  # the archive's code, not the repo's
+
+
+CUSTOM = ROOT / "tests" / "unit" / "handlers" / "custom_jobs.py"
+CUSTOM_REQUIREMENTS = CUSTOM.with_name("custom_jobs-requirements.txt")
+THEIRS = package.Additions(include=(CUSTOM,), requirements=(CUSTOM_REQUIREMENTS,))
+
+
+def test_the_zip_ships_the_pdf_font_where_the_pdf_job_looks(tmp_path: Path) -> None:
+    out = package.build(out=tmp_path / "a.zip", install=fake_install)
+    names = set(zipfile.ZipFile(out).namelist())
+    assert {"fonts/DejaVuSans.ttf", "fonts/DejaVuSans-Bold.ttf"} <= names
+    assert "fonts/DejaVu-copyright" in names  # its license travels with it
+    shipped = Path(FONT_CANDIDATES[0])  # the first place find_font looks, beside common/
+    assert shipped.relative_to(CODE_ROOT).as_posix() == "fonts/DejaVuSans.ttf"
+
+
+def test_another_font_is_shipped_under_its_own_name(tmp_path: Path) -> None:
+    font = tmp_path / "Mine.ttf"
+    font.write_bytes(b"not really a font")
+    additions = package.Additions(font=font)
+    out = package.build(out=tmp_path / "a.zip", install=fake_install, additions=additions)
+    fonts = [n for n in zipfile.ZipFile(out).namelist() if n.startswith("fonts/")]
+    assert fonts == ["fonts/Mine.ttf"]
+
+
+def test_a_missing_font_fails_the_build_naming_the_way_out(tmp_path: Path) -> None:
+    additions = package.Additions(font=tmp_path / "missing.ttf")
+    with pytest.raises(package.PackageError, match="fonts-dejavu-core, or pass --font"):
+        package.build(out=tmp_path / "a.zip", install=fake_install, additions=additions)
+
+
+def test_a_users_module_and_requirements_go_into_the_lambda_zip(tmp_path: Path) -> None:
+    commands: list[list[str]] = []
+
+    def install(command: list[str]) -> None:
+        commands.append(command)
+        fake_install(command)
+
+    out = package.build(out=tmp_path / "a.zip", install=install, additions=THEIRS)
+    names = set(zipfile.ZipFile(out).namelist())
+    assert "custom_jobs.py" in names  # JOB_MODULES=custom_jobs
+    (command,) = commands  # one pip resolution for the project's and the user's requirements
+    assert str(CUSTOM_REQUIREMENTS) in command and str(ROOT / "requirements.txt") in command
+
+
+def test_a_users_module_and_requirements_go_into_the_gcp_source(tmp_path: Path) -> None:
+    out = package.build_gcp_source(out=tmp_path / "gcp.zip", additions=THEIRS)
+    archive = zipfile.ZipFile(out)
+    assert {"custom_jobs.py", "fonts/DejaVuSans.ttf"} <= set(archive.namelist())
+    requirements = archive.read("requirements.txt").decode()
+    assert requirements.startswith((ROOT / "requirements.txt").read_text())
+    assert "PyYAML==6.0.4" in requirements.splitlines()
+
+
+def test_an_include_that_would_replace_part_of_the_archive_is_refused(tmp_path: Path) -> None:
+    clash = tmp_path / "common"
+    clash.mkdir()
+    additions = package.Additions(include=(clash,))
+    with pytest.raises(package.PackageError, match="already has common"):
+        package.build_gcp_source(out=tmp_path / "gcp.zip", additions=additions)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--include", "no/such/jobs"], "--include no/such/jobs: no such file or folder"),
+        (["--requirements", "no-such.txt"], "--requirements no-such.txt: no such file"),
+    ],
+)
+def test_the_command_exits_2_naming_a_bad_option(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.package",
+            "--target",
+            "gcp",
+            "--output",
+            str(tmp_path / "x.zip"),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr

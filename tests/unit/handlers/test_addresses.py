@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.handlers.addresses import normalize_address
+from common.handlers.addresses import normalize_address, sender_address
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,22 @@ def test_normalize_address_accepts_plain_addresses(raw: str, normalized: str) ->
 def test_normalize_address_rejects_anything_else(raw: str) -> None:
     with pytest.raises(ValueError):
         normalize_address(raw)
+
+
+@pytest.mark.parametrize(
+    ("sender", "address"),
+    [
+        ("jobs@example.com", "jobs@example.com"),
+        ("Jobs <jobs@example.com>", "jobs@example.com"),
+        ('"Doe, Jane" <Jane@Example.com>', "Jane@example.com"),
+        ("Zażółć <z@bücher.de>", "z@xn--bcher-kva.de"),
+    ],
+)
+def test_sender_address_is_the_bare_address_of_a_sender(sender: str, address: str) -> None:
+    assert sender_address(sender) == address
+
+
+@pytest.mark.parametrize("sender", ["Jobs", "<>", "Doe, Jane <j@example.com>", "a@x.io, b@x.io"])
+def test_sender_address_refuses_what_is_not_one_address(sender: str) -> None:
+    with pytest.raises(ValueError):
+        sender_address(sender)

@@ -51,3 +51,12 @@ def test_custom_handler_can_fail_permanently() -> None:
 
     with pytest.raises(PermanentJobError):
         greet.handler(job, make_context())
+
+
+def test_a_custom_handler_uses_its_own_requirement() -> None:
+    card = build_registry(SETTINGS).get("greeting_card")
+    job = make_job("greeting_card", card.parse_payload({"name": "Zoë", "times": 2}))
+
+    assert card.handler(job, make_context()) == {
+        "card": "to: Zoë\nlines:\n- Hello Zoë!\n- Hello Zoë!\n"
+    }
