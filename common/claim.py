@@ -179,9 +179,9 @@ def _limited(
     picked: list[Any] = []
     for _ in range(KEY_ROUNDS):
         saturated, asked = allowance.saturated_keys, allowance.jobs
-        query = queue_claim_query(excluding=True, skip_keys=bool(saturated))
-        skip = {"saturated": saturated} if saturated else {}
         seen = excluded + [row.id for row in picked]
+        query = queue_claim_query(excluding=bool(seen), skip_keys=bool(saturated))
+        skip = {"saturated": saturated} if saturated else {}
         rows = _candidates(conn, query, asked, seen, queue=queue, **skip)
         for row in rows:
             if allowance.jobs > 0 and allowance.may_take(row.concurrency_key):

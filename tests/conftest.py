@@ -12,12 +12,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from common.db import make_engine
-from common.models import job_attempts, jobs
 from common.start_rule import durations
-from tests.databases import fresh_database, selected_backends
+from tests.databases import empty_tables, fresh_database, selected_backends
 
 
 class _LazyDatabases(dict[str, str]):
@@ -67,9 +66,7 @@ def db_url(backend: str, database_urls: dict[str, str]) -> str:
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on an empty, migrated database of the test's backend."""
     engine = make_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(delete(job_attempts))
-        conn.execute(delete(jobs))
+    empty_tables(engine)
     yield engine
     engine.dispose()
 
@@ -78,9 +75,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 def mariadb_engine(database_urls: dict[str, str]) -> Iterator[Engine]:
     """An engine on an empty, migrated MariaDB database, for tests only MariaDB can show."""
     engine = make_engine(database_urls["mariadb"])
-    with engine.begin() as conn:
-        conn.execute(delete(job_attempts))
-        conn.execute(delete(jobs))
+    empty_tables(engine)
     yield engine
     engine.dispose()
 

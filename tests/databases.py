@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, delete, text
 
 from common.db import migrate
+from common.models import metadata
 
 MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRES_SERVER = os.environ.get(
@@ -50,3 +51,10 @@ def fresh_database(backend: str, tmp_dir: Path, revision: str = "head") -> Itera
             else:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+def empty_tables(engine: Engine) -> None:
+    """Delete every row of every table of the models, children first."""
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(delete(table))

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
-
 from common.db import make_engine
-from common.models import job_attempts, jobs
+from tests.databases import empty_tables
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,9 +100,7 @@ def stack_on_empty_mariadb(
 ) -> Iterator[LocalStack]:
     """The stack on the MariaDB database at ``url``, emptied first; stopped at the end."""
     engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(delete(job_attempts))
-        conn.execute(delete(jobs))
+    empty_tables(engine)
     engine.dispose()
     stack = start_stack({"DATABASE_URL": url, **(env or {})}, args=args)
     try:

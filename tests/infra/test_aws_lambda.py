@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
-from common.models import job_attempts, jobs
 from functions import aws_lambda
 from functions.catalog import CATALOG, Schedule
 from infra.aws.cfn import logical_id
+from tests.databases import empty_tables
 from tests.infra.adapter import (
     API_TOKEN,
     SCHEDULER_TOKEN,
@@ -49,9 +49,7 @@ def configured(
 
 
 def empty(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(job_attempts))
-        conn.execute(delete(jobs))
+    empty_tables(engine)
 
 
 def scenario(ask: Ask) -> list[Answer]:
@@ -71,6 +69,12 @@ def scenario(ask: Ask) -> list[Answer]:
     call("GET", "/jobs/999999999")
     call("POST", "/jobs/update", body={"action": "cancel", "ids": bulk["ids"][:1]})
     call("GET", "/jobs/update")
+    call(
+        "PUT", "/queues/mail", body={"max_running": 2, "rate_limit": {"per_second": 5, "burst": 2}}
+    )
+    call("POST", "/queues/mail/pause")
+    call("POST", "/queues/mail/resume")
+    call("GET", "/queues")
     call("POST", "/ticks/schedule", token=SCHEDULER_TOKEN, body={"budget_seconds": 5})
     call("POST", "/ticks/work", token=SCHEDULER_TOKEN, body={"budget_seconds": 3, "max_jobs": 3})
     call("GET", "/jobs")
@@ -100,8 +104,14 @@ def test_the_scenario_covers_every_route() -> None:
 
     scenario(record)
     routed = {(r.method, r.path) for f in CATALOG.functions for r in f.routes}
-    covered = {(m, "/jobs/{job_id}" if p.split("/")[-1].isdigit() else p) for m, p in asked}
+    covered = {(m, _route_of(p)) for m, p in asked}
     assert routed <= covered
+
+
+def _route_of(path: str) -> str:
+    if path.split("/")[-1].isdigit():
+        return "/jobs/{job_id}"
+    return path.replace("/queues/mail", "/queues/{queue}")
 
 
 def test_a_base64_encoded_body_is_decoded(configured: Engine) -> None:
