@@ -80,7 +80,7 @@ def _forcing(query: Select[Any], index: str) -> Select[Any]:
     return query
 
 
-_QUEUES_WITH_SCHEDULED_JOBS = (
+QUEUES_WITH_SCHEDULED_JOBS = (
     select(jobs.c.queue).where(jobs.c.status == Status.SCHEDULED).group_by(jobs.c.queue)
 )
 
@@ -152,7 +152,7 @@ def _queue_by_queue(
     limit: int,
     excluded: list[int],
 ) -> list[Any]:
-    names = list(queues) if queues else list(conn.execute(_QUEUES_WITH_SCHEDULED_JOBS).scalars())
+    names = list(queues) if queues else list(conn.execute(QUEUES_WITH_SCHEDULED_JOBS).scalars())
     names = [name for name in names if not controls.get(name, OPEN).paused]
     random.shuffle(names)
     rows: list[Any] = []

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Select, text
 
-from common.claim import claim_query
+from common.claim import QUEUES_WITH_SCHEDULED_JOBS, claim_query, queue_claim_query
 from common.states import Status
 from tests.factories import count_rows, make_jobs
 
@@ -86,3 +86,28 @@ def test_even_on_a_small_table_the_claim_keeps_to_its_index(mariadb_engine: Engi
     explained = plan(mariadb_engine, claim_query(), limit=2)
     assert "filesort" not in json.dumps(explained), explained
     assert table_access(explained)["key"] == "ix_jobs_claim"
+
+
+@pytest.mark.parametrize("skip_keys", [False, True], ids=["any-key", "past-saturated-keys"])
+def test_a_claim_of_one_queue_reads_that_queue_in_ix_jobs_queue_claim(
+    busy_table: Engine, skip_keys: bool
+) -> None:
+    query = queue_claim_query(excluding=True, skip_keys=skip_keys)
+    params: dict[str, Any] = {"queue": "default", "excluded": [1, 2]}
+    if skip_keys:
+        params["saturated"] = ["acme"]
+    explained = plan(busy_table, query.params(**params), limit=10)
+    access = table_access(explained)
+
+    assert "filesort" not in json.dumps(explained), explained
+    assert access["key"] == "ix_jobs_queue_claim"
+    assert access["used_key_parts"][:2] == ["status", "queue"]
+    assert access["rows"] <= count_rows(busy_table) // 10
+
+
+def test_listing_the_queues_with_scheduled_jobs_skips_through_the_index(busy_table: Engine) -> None:
+    explained = plan(busy_table, QUEUES_WITH_SCHEDULED_JOBS, limit=0)
+    access = table_access(explained)
+    assert access["key"] == "ix_jobs_queue_claim"
+    assert access["rows"] <= count_rows(busy_table) // 10
+    assert "filesort" not in json.dumps(explained), explained
