@@ -133,6 +133,7 @@ class Functions:
         self.update_jobs = self.target("update_jobs")
         self.schedule_tick = self.target("schedule_tick")
         self.worker_tick = self.target("worker_tick")
+        self.queues = self.target("queues")
 
     @staticmethod
     def target(name: str) -> FunctionClient:

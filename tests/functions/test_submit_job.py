@@ -314,3 +314,16 @@ def test_an_invalid_bulk_request_is_refused_with_400_naming_the_field(
     assert response.status_code == 400, response.text
     assert error_of(response)["field"] == field
     assert count_rows(engine) == 0
+
+
+def test_a_job_carries_its_concurrency_key(functions: Functions) -> None:
+    job = submit(functions, type="noop", queue="tenants", concurrency_key="customer-42")
+    assert job["concurrency_key"] == "customer-42"
+    assert submit(functions, type="noop")["concurrency_key"] is None
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256, 42, ["a"]])
+def test_a_bad_concurrency_key_is_refused_naming_it(functions: Functions, key: Any) -> None:
+    response = functions.submit_job.post("/jobs", json={"type": "noop", "concurrency_key": key})
+    assert response.status_code == 400, response.text
+    assert error_of(response)["field"] == "concurrency_key"
