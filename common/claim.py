@@ -153,8 +153,7 @@ def _queue_by_queue(
     excluded: list[int],
 ) -> list[Any]:
     names = list(queues) if queues else list(conn.execute(QUEUES_WITH_SCHEDULED_JOBS).scalars())
-    names = [name for name in names if not controls.get(name, OPEN).paused]
-    random.shuffle(names)
+    names = _claim_order([name for name in names if not controls.get(name, OPEN).paused], controls)
     rows: list[Any] = []
     for queue in names:
         wanted = limit - len(rows)
@@ -169,12 +168,21 @@ def _queue_by_queue(
     return rows
 
 
+def _claim_order(names: list[str], controls: Mapping[str, QueueControls]) -> list[str]:
+    """The queues in random order, so that none always comes first, except that the limited
+    ones (whose rows the claim locks) keep name order among themselves: claims that lock rows
+    in one order never deadlock."""
+    random.shuffle(names)
+    limited = iter(sorted(name for name in names if controls.get(name, OPEN).limited))
+    return [next(limited) if controls.get(name, OPEN).limited else name for name in names]
+
+
 def _limited(
     conn: Connection, queue: str, controls: QueueControls, wanted: int, excluded: list[int]
 ) -> list[Any]:
     """Candidates of a limited queue, within what its controls allow, under its lock."""
     allowance = lock_allowance(conn, queue, controls, wanted)
-    if allowance is None or allowance.jobs <= 0:
+    if allowance.jobs <= 0:
         return []
     picked: list[Any] = []
     for _ in range(KEY_ROUNDS):
@@ -188,7 +196,7 @@ def _limited(
                 picked.append(row)
                 allowance.took(row.concurrency_key)
         # Rows passed over for their key stay locked to this claim until it commits; the
-        # queue's other claims wait for its row, so they lose nothing by it.
+        # queue's other claims wait for its row meanwhile, so they lose nothing by it.
         if allowance.jobs == 0 or len(rows) < asked or allowance.per_key is None:
             break
     spend(conn, queue, allowance, len(picked))

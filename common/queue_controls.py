@@ -219,20 +219,14 @@ class Allowance:
         return sorted(k for k, n in self.running_by_key.items() if n >= self.per_key)
 
 
-def lock_allowance(
-    conn: Connection, queue: str, controls: QueueControls, wanted: int
-) -> Allowance | None:
-    """Lock ``queue``'s settings row and say what may be claimed; None when another claim
-    holds the row (it is claiming this queue now: skip it rather than wait)."""
-    row = conn.execute(
-        select(queue_settings.c.tokens, queue_settings.c.tokens_at, utcnow().label("now"))
-        .where(queue_settings.c.queue == queue)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if row is None:
-        if _stored(conn, queue) or not _made_row(conn, queue, controls):
-            return None  # another claim holds (or is making) the row
-        return lock_allowance(conn, queue, controls, wanted)
+def lock_allowance(conn: Connection, queue: str, controls: QueueControls, wanted: int) -> Allowance:
+    """Lock ``queue``'s settings row (waiting for another claim of the queue to commit) and say
+    what this claim may take. Claims lock queue rows in name order (common/claim.py), so two
+    claims never wait for each other's."""
+    row = _locked_row(conn, queue)
+    if row is None:  # declared in the registry only: make the row its claims lock
+        _make_row(conn, queue, controls)
+        row = _locked_row(conn, queue)
     allowance = Allowance(wanted, {}, controls.max_running_per_key, None, row.now)
     if controls.max_running is not None or controls.max_running_per_key is not None:
         running = _running_by_key(conn, queue)
@@ -244,6 +238,14 @@ def lock_allowance(
         allowance.tokens = _refill(row.tokens, row.tokens_at, row.now, controls.rate_limit)
         allowance.jobs = min(allowance.jobs, math.floor(allowance.tokens))
     return allowance
+
+
+def _locked_row(conn: Connection, queue: str) -> Any:
+    return conn.execute(
+        select(queue_settings.c.tokens, queue_settings.c.tokens_at, utcnow().label("now"))
+        .where(queue_settings.c.queue == queue)
+        .with_for_update()
+    ).first()
 
 
 def spend(conn: Connection, queue: str, allowance: Allowance, taken: int) -> None:
@@ -278,14 +280,9 @@ def _running_by_key(conn: Connection, queue: str) -> dict[str | None, int]:
     return {key: int(n) for key, n in rows}
 
 
-def _stored(conn: Connection, queue: str) -> bool:
-    found = select(queue_settings.c.queue).where(queue_settings.c.queue == queue)
-    return conn.execute(found).first() is not None
-
-
-def _made_row(conn: Connection, queue: str, controls: QueueControls) -> bool:
-    """Make the row that the claims of a queue declared in the registry lock; False if a
-    concurrent claim made it first."""
+def _make_row(conn: Connection, queue: str, controls: QueueControls) -> None:
+    """Make the row a registry-declared queue's claims lock; a concurrent claim may have made
+    it first, which is as good."""
     try:
         with conn.begin_nested():
             conn.execute(
@@ -301,8 +298,7 @@ def _made_row(conn: Connection, queue: str, controls: QueueControls) -> bool:
                 )
             )
     except IntegrityError:
-        return False
-    return True
+        pass
 
 
 # --- what GET /queues shows ---------------------------------------------------------------

@@ -24,6 +24,7 @@ SECTIONS = (
     "memory",
     "peers",
     "io",
+    "controls",
 )
 
 

@@ -29,6 +29,7 @@ from tests.benchmarks import (
     machine,
     memory,
     peers,
+    queue_controls,
     report,
     submit,
 )
@@ -46,6 +47,7 @@ RUNNERS: dict[str, Section] = {
     "memory": memory.run,
     "peers": lambda plan, results, _engine: peers.run(plan, results),
     "io": io_bound.run,
+    "controls": queue_controls.run,
 }
 DOCS = machine.REPO / "docs"
 SCRATCH = machine.REPO / "build" / "benchmarks"
