@@ -102,7 +102,8 @@ def test_a_claim_of_one_queue_reads_that_queue_in_ix_jobs_queue_claim(
     assert "filesort" not in json.dumps(explained), explained
     assert access["key"] == "ix_jobs_queue_claim"
     assert access["used_key_parts"][:2] == ["status", "queue"]
-    assert access["rows"] <= count_rows(busy_table) // 10
+    assert access["access_type"] in {"ref", "range"}
+    assert access["rows"] <= count_rows(busy_table) // 5  # an estimate: it varies with stats
 
 
 def test_listing_the_queues_with_scheduled_jobs_skips_through_the_index(busy_table: Engine) -> None:

@@ -7,7 +7,7 @@ it owns. A job in any other status is refused: its row does not change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -222,7 +222,7 @@ def test_a_fenced_transition_refuses_a_worker_whose_lease_was_taken_over(engine:
         stale = held(conn, job_id)
     with transaction(engine) as conn:
         t.extend_leases(conn, [stale], 60)  # still ours: kept
-    other = t.ClaimedJob(**{**stale.__dict__, "lease_token": "someone-else"})
+    other = replace(stale, lease_token="someone-else")
 
     with pytest.raises(LeaseLost), transaction(engine) as conn:
         t.succeed(conn, [t.Finished(other, result="late")])
@@ -245,7 +245,7 @@ def test_mark_started_notes_the_start_of_attempts_still_held(engine: Engine) -> 
     job_id = make_job(engine, S.RUNNING, started_at=None)
     with transaction(engine) as conn:
         job = held(conn, job_id)
-        stale = t.ClaimedJob(**{**job.__dict__, "lease_token": "someone-else"})
+        stale = replace(job, lease_token="someone-else")
         assert t.mark_started(conn, [stale]) == 0
         assert t.mark_started(conn, [job]) == 1
     row = job_row(engine, job_id)
