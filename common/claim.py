@@ -14,7 +14,7 @@ from common.db import Bind, run_in_transaction, utcnow
 from common.errors import LeaseLost
 from common.models import jobs
 from common.states import Status
-from common.transitions import ClaimedJob, release_unstarted, take_leases
+from common.transitions import ClaimedJob, expire_past_deadline, release_unstarted, take_leases
 
 
 @lru_cache(maxsize=64)  # one per set of queues a worker asks for; bounded all the same
@@ -24,6 +24,10 @@ def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) 
     Built once per set of queues; run with the bind parameter ``limit`` (and ``excluded``, ids
     the claimer does not want, if ``excluding``). It must read ix_jobs_claim in index order
     (tests/integration/test_claim_plan.py checks).
+
+    The deadline is not in its WHERE clause: a condition on a column outside ix_jobs_claim
+    would make MariaDB lock (and then skip) rows it rejects. The row is read anyway, so the
+    query only says whether each candidate is past its deadline; ``claim_in`` cancels those.
     """
     query = (
         select(
@@ -33,6 +37,9 @@ def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) 
             jobs.c.payload,
             jobs.c.attempts,
             jobs.c.max_attempts,
+            jobs.c.not_after,
+            jobs.c.callback_url,
+            (jobs.c.not_after <= utcnow()).label("past_deadline"),
         )
         .where(jobs.c.status == Status.SCHEDULED, jobs.c.run_at <= utcnow())
         .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
@@ -88,7 +95,16 @@ def claim_in(
     candidates = claim_query(tuple(queues) if queues else None, bool(excluding))
     params = {"limit": limit, "excluded": list(excluding)} if excluding else {"limit": limit}
     rows = conn.execute(candidates, params).all()
-    return take_leases(conn, rows, worker_id=worker_id, lease_seconds=lease_seconds)
+    return take_leases(conn, _in_time(conn, rows), worker_id=worker_id, lease_seconds=lease_seconds)
+
+
+def _in_time(conn: Connection, rows: Sequence[Any]) -> Sequence[Any]:
+    """The candidates still before their deadline; the others are cancelled here and now, so
+    that a claim racing the schedule step's sweep cannot start one."""
+    if not any(row.past_deadline for row in rows):
+        return rows
+    expire_past_deadline(conn, [row for row in rows if row.past_deadline])
+    return [row for row in rows if not row.past_deadline]
 
 
 def extend_lease(bind: Bind, job: ClaimedJob, seconds: float) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, delete
 
 from common.db import make_engine
-from common.models import job_attempts, jobs
+from common.models import job_attempts, jobs, recurring_slots
 from common.start_rule import durations
 from tests.databases import fresh_database, selected_backends
 
@@ -69,6 +69,7 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     with engine.begin() as conn:
         conn.execute(delete(job_attempts))
+        conn.execute(delete(recurring_slots))
         conn.execute(delete(jobs))
     yield engine
     engine.dispose()
@@ -80,6 +81,7 @@ def mariadb_engine(database_urls: dict[str, str]) -> Iterator[Engine]:
     engine = make_engine(database_urls["mariadb"])
     with engine.begin() as conn:
         conn.execute(delete(job_attempts))
+        conn.execute(delete(recurring_slots))
         conn.execute(delete(jobs))
     yield engine
     engine.dispose()
