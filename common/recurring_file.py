@@ -160,10 +160,9 @@ def _timezone(path: str, index: int, table: dict[str, Any], timezone: Any) -> st
 
 def _job(path: str, index: int, table: dict[str, Any], registry: Registry) -> NewJob:
     options = {k: table[k] for k in ("queue", "priority", "max_attempts") if k in table}
+    job = NewJob(table.get("type"), table.get("payload", {}), **options)  # type: ignore[arg-type]
     try:
-        return NewJob(table.get("type"), table.get("payload", {}), **options).with_type_rules(
-            registry
-        )
+        return job.with_type_rules(registry)  # names the field when type is missing, too
     except ValidationError as exc:
         field = exc.field or "type"
         _fail(path, index, table, field, exc.message.removeprefix(f"{field}: "))

@@ -1,6 +1,6 @@
 """Recurring slots, job deadlines (not_after) and completion webhooks (callback_url).
 
-Revision ID: 0004_schedules_deadlines_webhooks
+Revision ID: 0004_recurring_deadline_webhook
 Revises: 0002
 Create Date: 2026-12-10
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0004_schedules_deadlines_webhooks"
+revision = "0004_recurring_deadline_webhook"
 down_revision = "0002"  # the lead re-chains at merge (after 0003)
 branch_labels = None
 depends_on = None
