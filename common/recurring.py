@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from itertools import islice
+from itertools import islice, takewhile
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
@@ -54,7 +54,7 @@ def due_slots(schedule: Recurring, now: datetime, last: datetime | None) -> list
     if schedule.catch_up == "skip":
         floor = max(floor, on_time)
     limit = {"skip": None, "latest": 1, "all": schedule.max_catch_up}[schedule.catch_up]
-    newer = (slot for slot in slots_back(schedule.cron, schedule.zone, now) if slot > floor)
+    newer = takewhile(lambda slot: slot > floor, slots_back(schedule.cron, schedule.zone, now))
     return sorted(islice(newer, limit))
 
 

@@ -165,7 +165,8 @@ def _job(path: str, index: int, table: dict[str, Any], registry: Registry) -> Ne
         return job.with_type_rules(registry)  # names the field when type is missing, too
     except ValidationError as exc:
         field = exc.field or "type"
-        _fail(path, index, table, field, exc.message.removeprefix(f"{field}: "))
+        message = exc.message.removeprefix(f"{field}: ").removeprefix(f"{field} ")
+        _fail(path, index, table, field, message)
 
 
 def _catch_up(path: str, index: int, table: dict[str, Any]) -> str:
