@@ -9,7 +9,7 @@ Which slots are due after the last one enqueued (``catch_up``):
 - ``skip``: only slots no more than MISSED_AFTER_SECONDS old; older missed ones are dropped;
 - ``latest``: the newest slot that has come, once;
 - ``all``: every slot since the last one, at most ``max_catch_up`` (the newest ones).
-A schedule with no slot yet (new, or renamed) starts with its on-time slots, like ``skip``.
+A schedule with no slot yet (new, or renamed) starts with its latest on-time slot, if any.
 Removing a schedule from the file stops it; its rows are pruned after RETENTION_SECONDS.
 """
 
@@ -54,6 +54,8 @@ def due_slots(schedule: Recurring, now: datetime, last: datetime | None) -> list
     if schedule.catch_up == "skip":
         floor = max(floor, on_time)
     limit = {"skip": None, "latest": 1, "all": schedule.max_catch_up}[schedule.catch_up]
+    if last is None:
+        limit = 1
     newer = takewhile(lambda slot: slot > floor, slots_back(schedule.cron, schedule.zone, now))
     return sorted(islice(newer, limit))
 

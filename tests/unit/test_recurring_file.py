@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,9 +155,11 @@ def test_after_a_three_hour_gap_each_policy_picks_its_slots(
     assert due_slots(schedules["skip"], at(12, 0, 30), last) == [at(12)]
 
 
-def test_a_schedule_without_a_slot_yet_starts_with_its_on_time_slots(
+def test_a_schedule_without_a_slot_yet_starts_with_its_latest_on_time_slot(
     schedules: dict[str, Recurring],
 ) -> None:
     for schedule in schedules.values():
         assert due_slots(schedule, at(11, 30), None) == []
         assert due_slots(schedule, at(12, 1), None) == [at(12)]
+    every_minute = replace(schedules["all"], cron="* * * * *")
+    assert due_slots(every_minute, at(12, 1, 30), None) == [at(12, 1)]  # not 12:00 too
