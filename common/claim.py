@@ -16,7 +16,7 @@ from common.errors import LeaseLost
 from common.models import jobs
 from common.queue_controls import QueueControls, lock_allowance, read_controls, spend
 from common.states import Status
-from common.transitions import ClaimedJob, release_unstarted, take_leases
+from common.transitions import ClaimedJob, expire_past_deadline, release_unstarted, take_leases
 
 OPEN = QueueControls()  # a queue without controls
 
@@ -29,6 +29,9 @@ CANDIDATE_COLUMNS = (
     jobs.c.attempts,
     jobs.c.max_attempts,
     jobs.c.concurrency_key,
+    jobs.c.not_after,
+    jobs.c.callback_url,
+    (jobs.c.not_after <= utcnow()).label("past_deadline"),
 )
 KEY_ROUNDS = 5  # a per-key limited claim reads again past saturated keys at most this often
 
@@ -41,6 +44,10 @@ def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) 
     the claimer does not want, if ``excluding``). It must read ix_jobs_claim in index order
     (tests/integration/test_claim_plan.py checks). Claims that name queues go queue by queue
     through ``queue_claim_query``; this one with ``queues`` is kept for comparison.
+
+    The deadline is not in its WHERE clause: a condition on a column outside ix_jobs_claim
+    would make MariaDB lock (and then skip) rows it rejects. The row is read anyway, so the
+    query only says whether each candidate is past its deadline; ``claim_in`` cancels those.
     """
     query = _due_in_claim_order(excluding)
     if queues:
@@ -134,7 +141,16 @@ def claim_in(
         rows = _queue_by_queue(conn, queues, controls, limit, list(excluding))
     else:
         rows = _candidates(conn, claim_query(None, bool(excluding)), limit, list(excluding))
-    return take_leases(conn, rows, worker_id=worker_id, lease_seconds=lease_seconds)
+    return take_leases(conn, _in_time(conn, rows), worker_id=worker_id, lease_seconds=lease_seconds)
+
+
+def _in_time(conn: Connection, rows: Sequence[Any]) -> Sequence[Any]:
+    """The candidates still before their deadline; the others are cancelled here and now, so
+    that a claim racing the schedule step's sweep cannot start one."""
+    if not any(row.past_deadline for row in rows):
+        return rows
+    expire_past_deadline(conn, [row for row in rows if row.past_deadline])
+    return [row for row in rows if not row.past_deadline]
 
 
 def _candidates(

@@ -83,6 +83,9 @@ class Settings:
     smtp_starttls: bool = False
     upload_max_bytes: int = 25 * 1024 * 1024
     pdf_font_path: str | None = None
+    recurring_file: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_allow_private: bool = False
 
     @property
     def backoff(self) -> BackoffPolicy:
@@ -132,6 +135,9 @@ class Settings:
             smtp_starttls=_read(e, "SMTP_STARTTLS", d.smtp_starttls, _flag),
             upload_max_bytes=_read(e, "UPLOAD_MAX_BYTES", d.upload_max_bytes, int),
             pdf_font_path=_read(e, "PDF_FONT_PATH", d.pdf_font_path, _optional),
+            recurring_file=_read(e, "RECURRING_FILE", d.recurring_file, _optional),
+            webhook_secret=_read(e, "WEBHOOK_SECRET", d.webhook_secret, _optional),
+            webhook_allow_private=_read(e, "WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private, _flag),
         )
 
 

@@ -23,6 +23,7 @@ from common.db import micros, utc_in, utcnow
 from common.errors import ValidationError
 from common.handlers.catalog import default_registry
 from common.handlers.registry import Registry
+from common.handlers.webhook import WEBHOOK_TYPE, check_url_form
 from common.models import UtcTimestamp, jobs
 from common.states import Status
 
@@ -38,6 +39,8 @@ class NewJob:
     """A job to add. Without ``run_at`` or ``delay_seconds`` it is due at once.
 
     ``queue``, ``priority`` and ``max_attempts`` left as None take the job type's defaults.
+    ``not_after`` (or ``expires_in_seconds`` from now) is its deadline: not started by then,
+    it never starts. ``callback_url`` gets a signed webhook when it reaches a terminal status.
     """
 
     type: str
@@ -49,11 +52,19 @@ class NewJob:
     max_attempts: int | None = None
     idempotency_key: str | None = None
     concurrency_key: str | None = None  # see max_running_per_key in common/queue_controls.py
+    not_after: datetime | None = None
+    expires_in_seconds: float | None = None
+    callback_url: str | None = None
 
     def with_type_rules(self, registry: Registry) -> NewJob:
         """This job, checked against its type and completed with its defaults; the job is
         returned valid (see ``validate``) or ValidationError names the offending field."""
         _check(isinstance(self.type, str), "type", "is required: the name of a job type")
+        _check(
+            self.type != WEBHOOK_TYPE,
+            "type",
+            f"{WEBHOOK_TYPE!r} jobs are made by skiplock itself: give a job a callback_url",
+        )
         job_type = registry.get(self.type)
         _check(isinstance(self.payload, dict), "payload", "must be a JSON object")
         job_type.parse_payload(self.payload)
@@ -127,7 +138,41 @@ class NewJob:
             "delay_seconds",
             f"must be a number of seconds from 0 to {MAX_DELAY_SECONDS}",
         )
+        self._validate_deadline()
+        if self.callback_url is not None:
+            check_url_form(self.callback_url)
         return self
+
+    def _validate_deadline(self) -> None:
+        _check(
+            self.not_after is None or self.expires_in_seconds is None,
+            "not_after",
+            "and expires_in_seconds cannot both be given: choose one",
+        )
+        _check(
+            self.not_after is None
+            or (isinstance(self.not_after, datetime) and self.not_after.utcoffset() is not None),
+            "not_after",
+            "must be a date-time with a UTC offset",
+        )
+        _check(
+            self.expires_in_seconds is None
+            or (
+                _is_number(self.expires_in_seconds)
+                and 0 < self.expires_in_seconds <= MAX_DELAY_SECONDS
+            ),
+            "expires_in_seconds",
+            f"must be a number of seconds above 0 and at most {MAX_DELAY_SECONDS}",
+        )
+        # What can be told without the database's clock: a deadline before the job is due.
+        if self.not_after is not None and self.run_at is not None:
+            _check(self.not_after > self.run_at, "not_after", "must be after run_at")
+        if self.expires_in_seconds is not None and self.delay_seconds is not None:
+            _check(
+                self.expires_in_seconds > self.delay_seconds,
+                "expires_in_seconds",
+                "must be more than delay_seconds",
+            )
 
 
 @dataclass(frozen=True)
@@ -186,6 +231,12 @@ def enqueue_many(
     ]
 
 
+def insert_valid(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
+    """Add jobs that skiplock made itself and validated (webhook deliveries, recurring slots),
+    in ``conn``'s transaction, without a type's rules; returns their ids in order."""
+    return _insert(conn, [job.validate() for job in new_jobs])
+
+
 def _insert(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
     if not new_jobs:
         return []
@@ -209,26 +260,38 @@ _INSERT_JOB = insert(jobs).values(
         bindparam("given_run_at", type_=UtcTimestamp),
         utc_in(bindparam("delay_micros", type_=BigInteger)),
     ),
+    not_after=func.coalesce(
+        bindparam("given_not_after", type_=UtcTimestamp),
+        utc_in(bindparam("expires_micros", type_=BigInteger)),
+    ),
     created_at=utcnow(),
     updated_at=utcnow(),
 )
 
 
 def _row(job: NewJob) -> dict[str, Any]:
-    given = None if job.run_at is None else job.run_at.astimezone(UTC).replace(tzinfo=None)
+    expires = None if job.expires_in_seconds is None else micros(job.expires_in_seconds)
     return {
         "queue": job.queue,
         "type": job.type,
         "payload": job.payload,
         "status": Status.CREATED,
         "priority": job.priority,
-        "given_run_at": given,
+        "given_run_at": _utc(job.run_at),
         "delay_micros": micros(job.delay_seconds or 0),
+        "given_not_after": _utc(job.not_after),
+        "expires_micros": expires,  # NULL: utc_in(NULL) is NULL, so no deadline
+        "callback_url": job.callback_url,
         "attempts": 0,
         "max_attempts": job.max_attempts,
         "idempotency_key": job.idempotency_key,
         "concurrency_key": job.concurrency_key,
     }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A given time as the naive UTC the database stores."""
+    return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _given(value: Any, type_default: Any, fallback: Any) -> Any:
@@ -245,6 +308,10 @@ def _check(ok: object, field_name: str, message: str) -> None:
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_json(value: object) -> bool:

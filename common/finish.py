@@ -1,18 +1,27 @@
-"""Finishing attempts in batches: SUCCESS, or what the retry decision says (FAILED or DLQ)."""
+"""Finishing attempts in batches: SUCCESS, or what the retry decision says (FAILED, DLQ, or
+CANCELLED when the retry would start past the job's deadline)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from common.db import Bind, run_in_transaction
+from common.db import Bind, run_in_transaction, utcnow
 from common.errors import LeaseLost
-from common.retry import BackoffPolicy, DeadLetter, decide
-from common.transitions import Finished, dead_letter, fail_for_retry, succeed
+from common.retry import BackoffPolicy, DeadLetter, PastDeadline, decide
+from common.transitions import (
+    Finished,
+    cancel_past_deadline,
+    dead_letter,
+    fail_for_retry,
+    succeed,
+)
 
 
 @dataclass
@@ -22,12 +31,14 @@ class Recorded:
     succeeded: int = 0
     failed: int = 0  # waiting for a retry
     dead_lettered: int = 0
+    cancelled: int = 0  # their retry would have started past their deadline
     lost: list[Finished] = field(default_factory=list)  # their lease had passed to another
 
     def add(self, other: Recorded) -> None:
         self.succeeded += other.succeeded
         self.failed += other.failed
         self.dead_lettered += other.dead_lettered
+        self.cancelled += other.cancelled
         self.lost += other.lost
 
 
@@ -72,11 +83,26 @@ def record_finished(
         succeed(conn, successes)
     for failure in (f for f in finished if f.error is not None):
         job = failure.job
-        decision = decide(job.attempt, job.max_attempts, failure.outcome, backoff, rand)
+        left = _seconds_to_deadline(conn, failure)
+        decision = decide(
+            job.attempt, job.max_attempts, failure.outcome, backoff, rand, seconds_to_deadline=left
+        )
         if isinstance(decision, DeadLetter):
             dead_letter(conn, failure)
             recorded.dead_lettered += 1
+        elif isinstance(decision, PastDeadline):
+            cancel_past_deadline(conn, failure)
+            recorded.cancelled += 1
         else:
             fail_for_retry(conn, failure, decision.delay_seconds)
             recorded.failed += 1
     return recorded
+
+
+def _seconds_to_deadline(conn: Connection, failure: Finished) -> float | None:
+    """Seconds from the attempt's end (on the database's clock) to the job's not_after."""
+    not_after = failure.job.not_after
+    if not_after is None:
+        return None
+    ended: datetime = failure.ended_at or conn.execute(select(utcnow())).scalar_one()
+    return (not_after - ended).total_seconds()

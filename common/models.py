@@ -61,6 +61,10 @@ jobs = Table(
     Column("updated_at", UtcTimestamp, nullable=False),
     Column("started_at", UtcTimestamp),
     Column("finished_at", UtcTimestamp),
+    # A job not started by then never starts: it ends CANCELLED (common/deadlines.py).
+    Column("not_after", UtcTimestamp),
+    # Where a webhook reports the job's terminal status (common/webhooks.py).
+    Column("callback_url", String(2048)),
     CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in Status) + ")", name="status_known"),
     # A job is finished exactly when its status is terminal (as River's finalized_at check).
     CheckConstraint(
@@ -88,6 +92,9 @@ Index(
 Index("ix_jobs_due", jobs.c.status, jobs.c.run_at, jobs.c.id)
 # Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED).
 Index("ix_jobs_finished_at", jobs.c.finished_at)
+# Jobs past their deadline, for the schedule tick. Not (status, not_after): that index would
+# change with every status change of every job, deadline or not; this one only on insert.
+Index("ix_jobs_not_after", jobs.c.not_after)
 
 job_attempts = Table(
     "job_attempts",
@@ -128,4 +135,17 @@ queue_changes = Table(
     Column("changed_by", String(128), nullable=False),
     Column("controls", JSON, nullable=False),
     Index("ix_queue_changes_queue", "queue", "id"),
+)
+
+# One row per slot of a recurring schedule that got its job, written in the job's transaction:
+# the primary key (name, slot_time) makes any number of schedulers enqueue a slot once.
+recurring_slots = Table(
+    "recurring_slots",
+    metadata,
+    Column("name", String(128), nullable=False),
+    Column("slot_time", UtcTimestamp, nullable=False),
+    Column("job_id", JobId, nullable=False),
+    Column("enqueued_at", UtcTimestamp, nullable=False),
+    PrimaryKeyConstraint("name", "slot_time"),
+    Index("ix_recurring_slots_job_id", "job_id"),
 )

@@ -9,9 +9,10 @@ from sqlalchemy.engine import Connection
 
 from common.errors import NotFound
 from common.maintenance import JobFilter
-from common.models import job_attempts, jobs
+from common.models import job_attempts, jobs, recurring_slots
 
-# What a job looks like to API clients; the lease token and worker stay internal.
+# What a job looks like to API clients; the lease token and worker stay internal. A job of a
+# recurring schedule also has its slot (recurring_name, recurring_slot; else NULL).
 PUBLIC_COLUMNS = [
     jobs.c[name]
     for name in (
@@ -33,13 +34,20 @@ PUBLIC_COLUMNS = [
         "updated_at",
         "started_at",
         "finished_at",
+        "not_after",
+        "callback_url",
     )
+] + [
+    recurring_slots.c.name.label("recurring_name"),
+    recurring_slots.c.slot_time.label("recurring_slot"),
 ]
+_JOBS_AND_SLOTS = jobs.outerjoin(recurring_slots, recurring_slots.c.job_id == jobs.c.id)
 
 
 def get_job(conn: Connection, job_id: int) -> dict[str, Any]:
     """The job with ``job_id`` as a dict; NotFound if there is none."""
-    row = conn.execute(select(*PUBLIC_COLUMNS).where(jobs.c.id == job_id)).mappings().first()
+    query = select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(jobs.c.id == job_id)
+    row = conn.execute(query).mappings().first()
     if row is None:
         raise NotFound(f"job {job_id} not found", field="id")
     return dict(row)
@@ -70,7 +78,7 @@ def list_jobs(
     Keyset pagination: each page starts below the last id seen, so no page scans the ones
     before it.
     """
-    query = select(*PUBLIC_COLUMNS).where(where.clause())
+    query = select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(where.clause())
     if before_id is not None:
         query = query.where(jobs.c.id < before_id)
     rows = [

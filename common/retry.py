@@ -45,7 +45,12 @@ class DeadLetter:
     """Give up: the job goes to the DLQ."""
 
 
-Decision = Retry | DeadLetter
+@dataclass(frozen=True)
+class PastDeadline:
+    """The retry would start at or after the job's deadline (not_after): it is cancelled."""
+
+
+Decision = Retry | DeadLetter | PastDeadline
 
 
 def decide(
@@ -54,17 +59,25 @@ def decide(
     outcome: Outcome,
     backoff: BackoffPolicy | None = None,
     rand: Callable[[], float] = random.random,
+    *,
+    seconds_to_deadline: float | None = None,
 ) -> Decision:
     """What happens to a job whose attempt number ``attempt`` ended with ``outcome``.
 
     ``backoff`` is needed only where the job may wait: for a handler's error.
+    ``seconds_to_deadline`` is how long the job has until its not_after (None: no deadline);
+    a retry that would not start before it is PastDeadline.
     """
     if outcome == Outcome.SUCCESS:
         raise ValueError("a successful attempt needs no retry decision")
     if outcome == Outcome.PERMANENT_ERROR or attempt >= max_attempts:
         return DeadLetter()
     if outcome == Outcome.LEASE_EXPIRED:
-        return Retry(0.0)  # the expired lease already made it wait that long
-    if backoff is None:
+        retry = Retry(0.0)  # the expired lease already made it wait that long
+    elif backoff is None:
         raise ValueError(f"an attempt that ended with {outcome} needs a backoff policy")
-    return Retry(backoff.delay_seconds(attempt, rand))
+    else:
+        retry = Retry(backoff.delay_seconds(attempt, rand))
+    if seconds_to_deadline is not None and retry.delay_seconds >= seconds_to_deadline:
+        return PastDeadline()
+    return retry

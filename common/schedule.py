@@ -1,4 +1,5 @@
-"""The schedule step: due jobs become SCHEDULED, and jobs whose lease expired are recovered.
+"""The schedule step: jobs past their deadline are cancelled, due jobs become SCHEDULED, and
+jobs whose lease expired are recovered.
 
 Each step locks its rows with SKIP LOCKED and changes them by primary key, a bounded batch at
 a time, so any number of schedule steps (and idle workers) may run at once.
@@ -17,7 +18,14 @@ from common.db import Bind, run_in_transaction, utcnow
 from common.maintenance import prune
 from common.models import jobs
 from common.states import Status
-from common.transitions import REF_COLUMNS, Recovered, promote, recover_expired_leases
+from common.transitions import (
+    CANCELLABLE,
+    REF_COLUMNS,
+    Recovered,
+    expire_past_deadline,
+    promote,
+    recover_expired_leases,
+)
 
 DUE = (Status.CREATED, Status.FAILED)
 
@@ -51,13 +59,36 @@ def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
 
     def work(conn: Connection) -> Recovered:
         expired = conn.execute(
-            select(*REF_COLUMNS, jobs.c.max_attempts, jobs.c.started_at)
+            select(
+                *REF_COLUMNS,
+                jobs.c.max_attempts,
+                jobs.c.started_at,
+                jobs.c.not_after,
+                utcnow().label("now"),
+            )
             .where(jobs.c.status == Status.RUNNING, jobs.c.locked_until < utcnow())
             .order_by(jobs.c.run_at, jobs.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
         return recover_expired_leases(conn, expired)
+
+    return run_in_transaction(bind, work)
+
+
+def expire_overdue(bind: Bind, *, limit: int = 1000) -> int:
+    """Cancel up to ``limit`` jobs not started by their deadline (CREATED, SCHEDULED, FAILED
+    with not_after passed): set-based, through the expire_past_deadline transition."""
+
+    def work(conn: Connection) -> int:
+        overdue = conn.execute(
+            select(*REF_COLUMNS)
+            .where(jobs.c.not_after <= utcnow(), jobs.c.status.in_(sorted(CANCELLABLE)))
+            .order_by(jobs.c.not_after)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        return expire_past_deadline(conn, overdue)
 
     return run_in_transaction(bind, work)
 
@@ -70,6 +101,7 @@ class ScheduleSummary:
     retried: int = 0
     recovered: int = 0
     dead_lettered: int = 0
+    expired: int = 0  # cancelled: not started by their deadline (or their retry would not be)
     pruned: int = 0
 
 
@@ -81,19 +113,23 @@ def schedule_tick(
     batch: int = 1000,
     clock: Callable[[], float] = time.monotonic,
 ) -> ScheduleSummary:
-    """Recover expired leases and promote due jobs in batches until caught up or out of time,
-    then prune one batch of jobs finished more than ``retention_seconds`` ago."""
+    """Cancel jobs past their deadline, recover expired leases and promote due jobs in batches
+    until caught up or out of time, then prune one batch of jobs finished more than
+    ``retention_seconds`` ago."""
     deadline = clock() + budget_seconds
     summary = ScheduleSummary()
     while True:
+        expired = expire_overdue(bind, limit=batch)
         recovered = recover_expired(bind, limit=batch)
         promoted = promote_due(bind, Status.CREATED, limit=batch)
         retried = promote_due(bind, Status.FAILED, limit=batch)
+        summary.expired += expired + recovered.cancelled
         summary.recovered += recovered.rescheduled
         summary.dead_lettered += recovered.dead_lettered
         summary.promoted += promoted
         summary.retried += retried
-        caught_up = max(recovered.rescheduled + recovered.dead_lettered, promoted, retried) < batch
+        recovered_all = recovered.rescheduled + recovered.dead_lettered + recovered.cancelled
+        caught_up = max(expired, recovered_all, promoted, retried) < batch
         if caught_up or clock() >= deadline:
             break
     summary.pruned = prune(bind, older_than_seconds=retention_seconds, batch=batch, max_batches=1)

@@ -31,9 +31,10 @@ TRANSITIONS: dict[tuple[Status, Status], str] = {
     (S.RUNNING, S.SCHEDULED): "lease expired (worker died), or claimed but released unstarted",
     (S.FAILED, S.SCHEDULED): "its retry time has come, or an operator retried it",
     (S.DLQ, S.SCHEDULED): "an operator retried it by hand",
-    (S.CREATED, S.CANCELLED): "an operator cancelled it before it was due",
-    (S.SCHEDULED, S.CANCELLED): "an operator cancelled it before a worker claimed it",
-    (S.FAILED, S.CANCELLED): "an operator cancelled it while it waited for a retry",
+    (S.CREATED, S.CANCELLED): "an operator cancelled it before it was due, or its deadline passed",
+    (S.SCHEDULED, S.CANCELLED): "cancelled before a worker started it, or its deadline passed",
+    (S.FAILED, S.CANCELLED): "cancelled while it waited for a retry, or its deadline passed",
+    (S.RUNNING, S.CANCELLED): "the attempt failed and its retry would start past the deadline",
 }
 
 TERMINAL: frozenset[Status] = frozenset({S.SUCCESS, S.DLQ, S.CANCELLED})

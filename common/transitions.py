@@ -4,6 +4,11 @@ Each function owns the columns its change sets, applies only while the job is st
 source status (and, once claimed, still holds the caller's lease), and checks how many rows it
 changed. When anyone listens, it publishes one TransitionEvent per job after the commit
 (common/events.py). No other module issues an UPDATE of ``jobs``.
+
+Every edge into a terminal status (SUCCESS, DLQ, CANCELLED) ends with ``_report_terminal``:
+a job that carries a callback_url gets its webhook delivery job in the same transaction, so
+a webhook is never lost and never sent for a change that rolled back (common/webhooks.py).
+Which jobs carry one is known from the rows the transition was given: no query otherwise.
 """
 
 from __future__ import annotations
@@ -39,13 +44,22 @@ from common.db import after_commit, micros, utc_in, utcnow
 from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
 from common.models import job_attempts, jobs
-from common.retry import DeadLetter, decide
+from common.retry import DeadLetter, Decision, PastDeadline, Retry, decide
 from common.states import Outcome, Status, check_transition
+from common.webhooks import enqueue_deliveries
 
 S = Status
 LEASE_EXPIRED = "lease expired: the worker stopped before finishing the attempt"
+DEADLINE_PASSED = "deadline passed: not started by its not_after"
 # The columns a caller selects (FOR UPDATE) to hand rows to the transitions that take rows.
-REF_COLUMNS = (jobs.c.id, jobs.c.queue, jobs.c.type, jobs.c.status, jobs.c.attempts)
+REF_COLUMNS = (
+    jobs.c.id,
+    jobs.c.queue,
+    jobs.c.type,
+    jobs.c.status,
+    jobs.c.attempts,
+    jobs.c.callback_url,
+)
 LockedRows = Sequence[Any]  # rows with REF_COLUMNS (at least), as a locking SELECT returns them
 
 
@@ -61,6 +75,8 @@ class ClaimedJob:
     max_attempts: int
     lease_token: str
     worker_id: str
+    not_after: datetime | None = None  # its deadline: a retry must start before it
+    has_callback: bool = False  # a webhook reports its terminal status
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +109,7 @@ class Recovered:
 
     rescheduled: int = 0
     dead_lettered: int = 0
+    cancelled: int = 0  # their retry would have started past their deadline
 
 
 # --- SCHEDULED -> RUNNING, and the lease while it runs ------------------------------------
@@ -103,8 +120,9 @@ def take_leases(
 ) -> list[ClaimedJob]:
     """SCHEDULED -> RUNNING for claim candidates this transaction has locked, under one lease.
 
-    ``candidates`` carry id, type, queue, payload, attempts and max_attempts. The claim counts
-    the attempt; a job released or recovered unstarted gives it back.
+    ``candidates`` carry id, type, queue, payload, attempts, max_attempts, not_after and
+    callback_url. The claim counts the attempt; a job released or recovered unstarted gives it
+    back.
     """
     if not candidates:
         return []
@@ -126,6 +144,8 @@ def take_leases(
             row.max_attempts,
             token,
             worker_id,
+            row.not_after,
+            row.callback_url is not None,
         )
         for row in candidates
     ]
@@ -185,6 +205,7 @@ def succeed(conn: Connection, done: Sequence[Finished]) -> None:
             moved = conn.execute(stmt, {"ids": ids, "fence": token}).rowcount
         if moved != len(ids):
             raise LeaseLost(f"{len(ids) - moved} of jobs {ids} lost their lease")
+    _report_terminal(conn, [f.job.id for f in done if f.job.has_callback])
     _publish(conn, lambda: [_finished_event("succeed", f, S.SUCCESS) for f in done])
 
 
@@ -197,17 +218,28 @@ def fail_for_retry(conn: Connection, failure: Finished, delay_seconds: float) ->
 def dead_letter(conn: Connection, failure: Finished) -> None:
     """RUNNING -> DLQ: a permanent error, or the last attempt failed."""
     _end_attempt(conn, failure, S.DLQ, finished_at=_ATTEMPT_ENDED)
+    _report_terminal(conn, [failure.job.id] if failure.job.has_callback else [])
     _publish(conn, lambda: [_finished_event("dead_letter", failure, S.DLQ)])
 
 
-def _end_attempt(conn: Connection, failure: Finished, to: Status, **when: Any) -> None:
+def cancel_past_deadline(conn: Connection, failure: Finished) -> None:
+    """RUNNING -> CANCELLED: the attempt failed and its retry would start past not_after."""
+    why = f"{DEADLINE_PASSED}: its retry would start after it; the last attempt: {failure.error}"
+    _end_attempt(conn, failure, S.CANCELLED, error=why, finished_at=_ATTEMPT_ENDED)
+    _report_terminal(conn, [failure.job.id] if failure.job.has_callback else [])
+    _publish(conn, lambda: [_finished_event("cancel_past_deadline", failure, S.CANCELLED)])
+
+
+def _end_attempt(
+    conn: Connection, failure: Finished, to: Status, error: str | None = None, **when: Any
+) -> None:
     job = failure.job
     _record_attempts(conn, [failure])
     stmt = _guarded(
         S.RUNNING,
         to,
         fenced=True,
-        last_error=failure.error,
+        last_error=error or failure.error,
         started_at=_ATTEMPT_STARTED,
         **_END_LEASE,
         **when,
@@ -220,34 +252,44 @@ def _end_attempt(conn: Connection, failure: Finished, to: Status, **when: Any) -
 
 
 def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
-    """Recover locked RUNNING jobs whose lease expired (rows carry REF_COLUMNS, max_attempts and
-    started_at). A started attempt counts as failed: retried or dead-lettered as the retry
-    decision says. A job that was claimed but never started goes back as if never claimed."""
+    """Recover locked RUNNING jobs whose lease expired (rows carry REF_COLUMNS, max_attempts,
+    started_at, not_after and the database's ``now``). A started attempt counts as failed:
+    retried, dead-lettered or (past its deadline) cancelled as the retry decision says. A job
+    that was claimed but never started goes back as if never claimed."""
     unstarted = [row for row in expired if row.started_at is None]
     started = [row for row in expired if row.started_at is not None]
-    gives_up = {
-        row.id
-        for row in started
-        if isinstance(decide(row.attempts, row.max_attempts, Outcome.LEASE_EXPIRED), DeadLetter)
-    }
-    dead = [row for row in started if row.id in gives_up]
-    retry = [row for row in started if row.id not in gives_up]
+    decided = {row.id: _lease_expired_decision(row) for row in started}
+    dead = [row for row in started if isinstance(decided[row.id], DeadLetter)]
+    late = [row for row in started if isinstance(decided[row.id], PastDeadline)]
+    retry = [row for row in started if isinstance(decided[row.id], Retry)]
     if started:
         ids = [row.id for row in started]
         conn.execute(_LEASE_EXPIRED_ATTEMPTS, {"ids": ids, "error": LEASE_EXPIRED})
     lost = {"last_error": LEASE_EXPIRED, **_END_LEASE}
+    late_error = f"{DEADLINE_PASSED}: its retry would start after it; {LEASE_EXPIRED}"
     _expect_all(_by_ids(conn, _RECOVER_RETRY, retry, **lost), retry)
     _expect_all(_by_ids(conn, _RECOVER_DEAD, dead, **lost), dead)
+    _expect_all(_by_ids(conn, _RECOVER_LATE, late, **{**lost, "last_error": late_error}), late)
     _expect_all(_by_ids(conn, _RECOVER_UNSTARTED, unstarted), unstarted)
+    _report_terminal(conn, [row.id for row in dead + late if row.callback_url is not None])
     _publish(
         conn,
         lambda: (
             [_row_event("recover_lease", row, S.SCHEDULED, Outcome.LEASE_EXPIRED) for row in retry]
             + [_row_event("recover_lease", row, S.DLQ, Outcome.LEASE_EXPIRED) for row in dead]
+            + [_row_event("recover_lease", row, S.CANCELLED, Outcome.LEASE_EXPIRED) for row in late]
             + [_row_event("recover_lease", row, S.SCHEDULED) for row in unstarted]
         ),
     )
-    return Recovered(rescheduled=len(retry) + len(unstarted), dead_lettered=len(dead))
+    return Recovered(
+        rescheduled=len(retry) + len(unstarted), dead_lettered=len(dead), cancelled=len(late)
+    )
+
+
+def _lease_expired_decision(row: Any) -> Decision:
+    not_after, now = getattr(row, "not_after", None), getattr(row, "now", None)
+    left = None if not_after is None or now is None else (not_after - now).total_seconds()
+    return decide(row.attempts, row.max_attempts, Outcome.LEASE_EXPIRED, seconds_to_deadline=left)
 
 
 # --- CREATED or FAILED -> SCHEDULED: due --------------------------------------------------
@@ -276,7 +318,20 @@ def operator_retry(conn: Connection, rows: LockedRows) -> int:
 def operator_cancel(conn: Connection, rows: LockedRows) -> int:
     """CREATED, SCHEDULED or FAILED -> CANCELLED: it will not run."""
     _expect_all(_by_ids(conn, _OPERATOR_CANCEL, rows), rows)
+    _report_terminal(conn, [row.id for row in rows if row.callback_url is not None])
     _publish(conn, lambda: [_row_event("operator_cancel", row, S.CANCELLED) for row in rows])
+    return len(rows)
+
+
+# --- Past the deadline: a job not started by its not_after never starts -------------------
+
+
+def expire_past_deadline(conn: Connection, rows: LockedRows) -> int:
+    """CREATED, SCHEDULED or FAILED -> CANCELLED for locked rows whose not_after has passed
+    (the schedule step's sweep, and a claim that found such a job among its candidates)."""
+    _expect_all(_by_ids(conn, _EXPIRE, rows), rows)
+    _report_terminal(conn, [row.id for row in rows if row.callback_url is not None])
+    _publish(conn, lambda: [_deadline_event(row) for row in rows])
     return len(rows)
 
 
@@ -364,6 +419,10 @@ _OPERATOR_RETRY = _guarded(
     max_attempts=_ONE_MORE_IF_EXHAUSTED,
 )
 _OPERATOR_CANCEL = _guarded(CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow())
+_EXPIRE = _guarded(
+    CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow(), last_error=DEADLINE_PASSED
+)
+_RECOVER_LATE = _guarded(S.RUNNING, S.CANCELLED, fenced=False, finished_at=utcnow())
 
 
 def _by_ids(conn: Connection, stmt: Update, rows: LockedRows, **values: Any) -> int:
@@ -431,6 +490,12 @@ _LEASE_EXPIRED_ATTEMPTS = insert(job_attempts).from_select(
 )
 
 
+def _report_terminal(conn: Connection, with_callback: list[int]) -> None:
+    """Jobs this transaction just made terminal that carry a callback_url get their webhook."""
+    if with_callback:
+        enqueue_deliveries(conn, with_callback)
+
+
 def _publish(conn: Connection, events: Callable[[], list[TransitionEvent]]) -> None:
     """Publish the events after this transaction commits; build none when nobody listens."""
     if not stream.active:
@@ -460,6 +525,19 @@ def _finished_event(name: str, done: Finished, to: Status) -> TransitionEvent:
         done.error,
         done.duration_seconds,
         job.worker_id,
+    )
+
+
+def _deadline_event(row: Any) -> TransitionEvent:
+    return TransitionEvent(
+        "expire_past_deadline",
+        row.id,
+        row.queue,
+        row.type,
+        row.attempts,
+        Status(row.status),
+        S.CANCELLED,
+        error=DEADLINE_PASSED,
     )
 
 

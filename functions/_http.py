@@ -30,6 +30,7 @@ from common.errors import (
 )
 from common.events import stream
 from common.handlers.catalog import default_registry
+from common.recurring_file import Recurring, load
 
 log = logging.getLogger("skiplock.http")
 EVENTS_DRAIN_SECONDS = 1.0
@@ -45,6 +46,12 @@ registry = default_registry
 def engine() -> Engine:
     """One engine (and connection pool) per function instance, made on first use."""
     return make_engine(settings().database_url)
+
+
+def recurring_schedules() -> tuple[Recurring, ...]:
+    """RECURRING_FILE's schedules, read on every call so that a changed file counts at once;
+    a file that cannot be used is a 503 (Misconfigured) naming its table and field."""
+    return load(settings().recurring_file, registry())
 
 
 def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool = False) -> Any:

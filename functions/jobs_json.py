@@ -7,12 +7,24 @@ from typing import Any
 from functions._http import iso
 
 MAX_JOB_ID = 2**63 - 1  # a BIGINT; a larger id cannot even be sent to the database
-TIME_FIELDS = ("run_at", "locked_until", "created_at", "updated_at", "started_at", "finished_at")
+TIME_FIELDS = (
+    "run_at",
+    "locked_until",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "not_after",
+)
 
 
 def job_json(job: dict[str, Any]) -> dict[str, Any]:
-    """A job row as the API shows it: times as ISO-8601 UTC."""
-    return {**job, **{name: iso(job[name]) for name in TIME_FIELDS}}
+    """A job row as the API shows it: times as ISO-8601 UTC; a recurring job's slot as
+    ``recurring: {name, slot_time}`` (null for other jobs)."""
+    shown = {k: v for k, v in job.items() if k not in ("recurring_name", "recurring_slot")}
+    name, slot = job.get("recurring_name"), job.get("recurring_slot")
+    recurring = None if name is None else {"name": name, "slot_time": iso(slot)}
+    return {**shown, **{name: iso(job[name]) for name in TIME_FIELDS}, "recurring": recurring}
 
 
 def attempt_json(attempt: dict[str, Any]) -> dict[str, Any]:

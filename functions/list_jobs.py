@@ -1,4 +1,5 @@
-"""list_jobs: GET /jobs (filtered, newest first, keyset pages), GET /jobs/<id>, and the API doc."""
+"""list_jobs: GET /jobs (filtered, newest first, keyset pages), GET /jobs/<id>, GET /recurring
+(the recurring schedules), and the API doc."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from common.errors import NotFound, ValidationError
 from common.maintenance import JobFilter
 from common.queries import attempt_history, get_job
 from common.queries import list_jobs as query_jobs
+from common.recurring import describe
 from common.states import Status
-from functions._http import engine, reject_unknown, respond, serve
+from functions._http import engine, recurring_schedules, reject_unknown, respond, serve
 from functions.jobs_json import MAX_JOB_ID, attempt_json, job_json
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -27,7 +29,8 @@ LIST_PARAMETERS = ("status", "type", "queue", "limit", "cursor")
 
 @functions_framework.http
 def list_jobs(request: flask.Request) -> Any:
-    """Read jobs: a page of them, one with its attempt history, or the API's description."""
+    """Read jobs: a page of them, one with its attempt history, the recurring schedules, or the
+    API's description."""
     return serve(request, _route, methods={"GET"})
 
 
@@ -36,6 +39,9 @@ def _route(request: flask.Request) -> flask.Response:
     if parts == ["jobs"]:
         reject_unknown(request.args, LIST_PARAMETERS, what="query parameter")
         return _list(request.args)
+    if parts == ["recurring"]:
+        reject_unknown(request.args, (), what="query parameter")
+        return respond({"recurring": describe(engine(), recurring_schedules())})
     if parts == ["openapi.json"]:
         reject_unknown(request.args, (), what="query parameter")
         return respond(openapi_document())

@@ -9,9 +9,18 @@ import flask
 import functions_framework
 
 from common.enqueue import NewJob, enqueue, enqueue_many
-from common.errors import ValidationError
+from common.errors import Misconfigured, ValidationError
+from common.handlers.webhook import check_destination
 from common.queries import get_job
-from functions._http import engine, json_body, registry, reject_unknown, respond, serve
+from functions._http import (
+    engine,
+    json_body,
+    registry,
+    reject_unknown,
+    respond,
+    serve,
+    settings,
+)
 from functions.jobs_json import job_json
 
 MAX_BULK_JOBS = 1000
@@ -25,6 +34,9 @@ FIELDS = {
     "max_attempts",
     "idempotency_key",
     "concurrency_key",
+    "not_after",
+    "expires_in_seconds",
+    "callback_url",
 }
 NOT_NULL = {"type", "payload", "queue", "priority", "max_attempts"}  # null is no default here
 
@@ -77,20 +89,36 @@ def parse_new_job(body: Any) -> NewJob:
     for name in NOT_NULL & set(body):
         if body[name] is None:
             raise ValidationError(f"{name} must not be null: leave it out instead", field=name)
-    return NewJob(
+    job = NewJob(
         type=body.get("type"),  # type: ignore[arg-type]  # checked by the engine, naming it
         payload=body.get("payload", {}),
         queue=body.get("queue"),
         priority=body.get("priority"),
-        run_at=_parse_time(body.get("run_at")),
+        run_at=_parse_time(body.get("run_at"), "run_at"),
         delay_seconds=body.get("delay_seconds"),
         max_attempts=body.get("max_attempts"),
         idempotency_key=body.get("idempotency_key"),
         concurrency_key=body.get("concurrency_key"),
+        not_after=_parse_time(body.get("not_after"), "not_after"),
+        expires_in_seconds=body.get("expires_in_seconds"),
+        callback_url=body.get("callback_url"),
     ).with_type_rules(registry())
+    if job.callback_url is not None:
+        _check_callback(job.callback_url)
+    return job
 
 
-def _parse_time(value: Any) -> datetime | None:
+def _check_callback(url: str) -> None:
+    """The webhook can be signed, and its host resolves to addresses it may be sent to."""
+    if not settings().webhook_secret:
+        raise Misconfigured(
+            "callback_url needs WEBHOOK_SECRET set: webhooks are signed with it",
+            field="callback_url",
+        )
+    check_destination(url, allow_private=settings().webhook_allow_private)
+
+
+def _parse_time(value: Any, name: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -99,7 +127,7 @@ def _parse_time(value: Any) -> datetime | None:
         moment = None
     if moment is None or moment.utcoffset() is None:
         raise ValidationError(
-            "run_at must be an ISO-8601 date-time with an offset, e.g. 2030-01-01T09:00:00Z",
-            field="run_at",
+            f"{name} must be an ISO-8601 date-time with an offset, e.g. 2030-01-01T09:00:00Z",
+            field=name,
         )
     return moment

@@ -105,6 +105,9 @@ CLOUD: dict[str, Parameter | Secret | Fixed] = {
     "SMTP_STARTTLS": PARAMETER,
     "UPLOAD_MAX_BYTES": PARAMETER,
     "PDF_FONT_PATH": PARAMETER,
+    "RECURRING_FILE": PARAMETER,
+    "WEBHOOK_SECRET": Secret("the HMAC-SHA256 key that signs completion webhooks"),
+    "WEBHOOK_ALLOW_PRIVATE": PARAMETER,
 }
 
 

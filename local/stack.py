@@ -23,12 +23,16 @@ from common.aws import prepare_local_cloud
 from common.config import Settings
 from common.db import migrate
 from common.handlers.catalog import build_registry
+from common.recurring_file import RecurringFileError, load
 from functions.catalog import CATALOG, check_deployment
 from local.cron import LocalCron
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO / '.local-stack' / 'skiplock.db'}"
+DEFAULT_RECURRING_FILE = str(REPO / "recurring.toml")
+# Signs the local stack's webhooks; a deployment sets its own secret.
+LOCAL_WEBHOOK_SECRET = "local-webhook-secret"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,14 +49,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("RECURRING_FILE", DEFAULT_RECURRING_FILE)
+    os.environ.setdefault("WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
     moto_url = f"http://{HOST}:{args.moto_port}"
     os.environ.setdefault("AWS_ENDPOINT_URL", moto_url)
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
+    registry = build_registry(settings)
     try:
-        check_deployment(settings, build_registry(settings))
-    except ValueError as exc:
+        check_deployment(settings, registry)
+        schedules = load(settings.recurring_file, registry)
+    except (ValueError, RecurringFileError) as exc:
         sys.exit(f"skiplock cannot start: {exc}")
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_cron:
         cron = LocalCron(CATALOG, base_url, settings)
         cron.start()
-    _print_banner(settings, base_url, moto_url, cron is not None)
+    _print_banner(settings, base_url, moto_url, cron is not None, len(schedules))
     _wait_for_stop(gateway)
     print("\nstopping ...", flush=True)
     if cron:
@@ -125,7 +133,9 @@ def _wait_until_up(url: str, gateway: subprocess.Popen[bytes], seconds: float = 
     sys.exit(f"the gateway did not answer at {url} within {seconds:g}s")
 
 
-def _print_banner(settings: Settings, base_url: str, moto_url: str, cron: bool) -> None:
+def _print_banner(
+    settings: Settings, base_url: str, moto_url: str, cron: bool, recurring: int
+) -> None:
     schedules = ", ".join(f"{s.name} '{s.cron}'" for s in CATALOG.schedules)
     lines = [
         "skiplock local stack is up",
@@ -136,6 +146,8 @@ def _print_banner(settings: Settings, base_url: str, moto_url: str, cron: bool) 
         f"  local cron    {schedules}"
         if cron
         else "  local cron    off (--no-cron): POST /ticks/*",
+        f"  recurring     {recurring} schedule(s) from {settings.recurring_file or 'nowhere'}"
+        f"   (GET {base_url}/recurring)",
         "  auth          " + ("Bearer API_TOKEN required" if settings.api_token else "off"),
         "Ctrl-C stops everything.",
     ]

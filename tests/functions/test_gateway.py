@@ -17,6 +17,7 @@ PROBES: dict[str, tuple[Any, int]] = {
     "POST /jobs/bulk": ({"jobs": [{"type": "noop"}]}, 201),
     "GET /jobs": (None, 200),
     "GET /jobs/{job_id}": (None, 200),
+    "GET /recurring": (None, 200),
     "GET /openapi.json": (None, 200),
     "POST /jobs/update": ({"action": "retry", "ids": [1]}, 200),
     "GET /jobs/update": (None, 405),

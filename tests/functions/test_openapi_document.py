@@ -35,6 +35,9 @@ A_JOB: dict[str, Any] = {
     "updated_at": "2030-01-01T00:00:00Z",
     "started_at": None,
     "finished_at": None,
+    "not_after": None,
+    "callback_url": None,
+    "recurring": None,
 }
 
 

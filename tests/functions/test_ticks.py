@@ -18,7 +18,15 @@ from tests.factories import expire_lease, make_job, status_of
 from tests.functions.client import Configure, FunctionClient, Functions, error_of, submit
 
 BUDGET_SECONDS = 5
-SCHEDULE_SUMMARY = {"promoted", "retried", "recovered", "dead_lettered", "pruned"}
+SCHEDULE_SUMMARY = {
+    "promoted",
+    "retried",
+    "recovered",
+    "dead_lettered",
+    "expired",
+    "pruned",
+    "recurring_enqueued",
+}
 WORK_SUMMARY = {
     "promoted",
     "claimed",
@@ -122,7 +130,15 @@ def test_the_schedule_tick_promotes_due_jobs_and_answers_its_summary(
 
     summary = schedule(functions)
 
-    assert summary == {"promoted": 1, "retried": 0, "recovered": 0, "dead_lettered": 0, "pruned": 0}
+    assert summary == {
+        "promoted": 1,
+        "retried": 0,
+        "recovered": 0,
+        "dead_lettered": 0,
+        "expired": 0,
+        "pruned": 0,
+        "recurring_enqueued": 0,
+    }
     assert status_of(engine, due) == Status.SCHEDULED
     assert status_of(engine, later) == Status.CREATED
 

@@ -79,6 +79,7 @@ def scenario(ask: Ask) -> list[Answer]:
     call("POST", "/ticks/work", token=SCHEDULER_TOKEN, body={"budget_seconds": 3, "max_jobs": 3})
     call("GET", "/jobs")
     call("GET", "/openapi.json")
+    call("GET", "/recurring")
     call("POST", "/jobs", token=None, body={"type": "noop"})
     call("POST", "/jobs", token="wrong", body={"type": "noop"})
     return answers

@@ -156,7 +156,7 @@ def _granted(function: str) -> dict[str, list[Any]]:
 def test_each_function_is_granted_only_what_it_uses(function: Function) -> None:
     grants = _granted(function.name)
     secrets = {r["Ref"] for r in grants["secretsmanager:GetSecretValue"]}
-    expected = {"DatabaseSecret", "ApiTokenSecret"}
+    expected = {"DatabaseSecret", "ApiTokenSecret", "WebhookSecretSecret"}
     if function.trigger == "schedule":
         expected.add("SchedulerTokenSecret")
     if "email" in function.uses:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from common import transitions as t
-from common.db import transaction
+from common.db import transaction, utcnow
 from common.errors import IllegalTransition, LeaseLost
 from common.models import jobs
 from common.states import TRANSITIONS, Status, check_transition
@@ -52,14 +52,19 @@ def locked(conn: Connection, job_id: int, *extra: Any) -> list[Any]:
 
 def take(conn: Connection, job_id: int) -> object:
     # Whatever its status: the transition itself must refuse a job that is not SCHEDULED.
-    candidates = locked(conn, job_id, jobs.c.payload, jobs.c.max_attempts)
+    candidates = locked(conn, job_id, jobs.c.payload, jobs.c.max_attempts, jobs.c.not_after)
     return t.take_leases(conn, candidates, worker_id="w-1", lease_seconds=60)
 
 
 def recover(conn: Connection, job_id: int) -> object:
+    now = utcnow().label("now")
     return t.recover_expired_leases(
-        conn, locked(conn, job_id, jobs.c.max_attempts, jobs.c.started_at)
+        conn, locked(conn, job_id, jobs.c.max_attempts, jobs.c.started_at, jobs.c.not_after, now)
     )
+
+
+def past_deadline(before: RowMapping, after: RowMapping, now: datetime) -> bool:
+    return str(after["last_error"]).startswith(t.DEADLINE_PASSED)
 
 
 def same(column: str) -> Check:
@@ -85,6 +90,7 @@ def due_now(before: RowMapping, after: RowMapping, now: datetime) -> bool:
 
 
 EXHAUSTED = {"attempts": 5, "max_attempts": 5}
+DEADLINE_GONE = {"not_after": datetime(2000, 1, 1)}
 # fmt: off
 CASES = [
     Case("promote", S.CREATED, S.SCHEDULED, lambda c, i: t.promote(c, locked(c, i)),
@@ -152,6 +158,24 @@ CASES = [
              lambda c, i: t.operator_cancel(c, locked(c, i)), {"finished_at": finished})
         for src in (S.CREATED, S.SCHEDULED, S.FAILED)
     ),
+    *(
+        Case("expire_past_deadline", src, S.CANCELLED,
+             lambda c, i: t.expire_past_deadline(c, locked(c, i)),
+             {"finished_at": finished, "last_error": past_deadline}, columns=DEADLINE_GONE)
+        for src in (S.CREATED, S.SCHEDULED, S.FAILED)
+    ),
+    Case("cancel_past_deadline", S.RUNNING, S.CANCELLED,
+         lambda c, i: t.cancel_past_deadline(c, t.Finished(held(c, i), error="E: late")), {
+             "last_error": lambda b, a, now: "E: late" in a["last_error"]
+             and past_deadline(b, a, now),
+             "finished_at": finished,
+             "lease": cleared,
+         }, columns=DEADLINE_GONE),
+    Case("recover_lease", S.RUNNING, S.CANCELLED, recover, {
+        "last_error": past_deadline,
+        "finished_at": finished,
+        "lease": cleared,
+    }, columns=DEADLINE_GONE),
 ]
 # fmt: on
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.retry import BackoffPolicy, DeadLetter, Retry, decide
+from common.retry import BackoffPolicy, DeadLetter, PastDeadline, Retry, decide
 from common.states import Outcome
 
 POLICY = BackoffPolicy(base_seconds=10, max_seconds=3600, jitter=0)
@@ -39,3 +39,15 @@ def test_a_success_or_an_error_without_a_policy_is_a_programming_error() -> None
         decide(1, 5, Outcome.SUCCESS, POLICY)
     with pytest.raises(ValueError, match="backoff policy"):
         decide(1, 5, Outcome.ERROR)
+
+
+def test_a_retry_that_would_start_at_or_past_the_deadline_is_past_deadline() -> None:
+    assert decide(1, 5, Outcome.ERROR, POLICY, seconds_to_deadline=21) == Retry(20)
+    assert decide(1, 5, Outcome.ERROR, POLICY, seconds_to_deadline=20) == PastDeadline()
+    assert decide(1, 5, Outcome.TIMEOUT, POLICY, seconds_to_deadline=5) == PastDeadline()
+
+
+def test_an_expired_lease_past_the_deadline_is_past_deadline_but_the_dlq_comes_first() -> None:
+    assert decide(2, 5, Outcome.LEASE_EXPIRED, seconds_to_deadline=-1) == PastDeadline()
+    assert decide(2, 5, Outcome.LEASE_EXPIRED, seconds_to_deadline=1) == Retry(0.0)
+    assert decide(5, 5, Outcome.ERROR, POLICY, seconds_to_deadline=-1) == DeadLetter()

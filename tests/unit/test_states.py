@@ -35,6 +35,7 @@ def test_the_transition_table_holds_exactly_the_designed_edges() -> None:
         (S.CREATED, S.CANCELLED),
         (S.SCHEDULED, S.CANCELLED),
         (S.FAILED, S.CANCELLED),
+        (S.RUNNING, S.CANCELLED),  # a retry that would start past the job's deadline
     }
 
 
