@@ -39,6 +39,15 @@ def _optional(raw: str) -> str | None:
     return raw or None
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in {c.lower() for c in choices}:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return next(c for c in choices if c.lower() == raw.lower())
+
+    return parse
+
+
 def _email_transport(raw: str) -> str:
     if raw.lower() not in {"ses", "smtp"}:
         raise ValueError("expected ses or smtp")
@@ -83,6 +92,8 @@ class Settings:
     smtp_starttls: bool = False
     upload_max_bytes: int = 25 * 1024 * 1024
     pdf_font_path: str | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
 
     @property
     def backoff(self) -> BackoffPolicy:
@@ -132,6 +143,10 @@ class Settings:
             smtp_starttls=_read(e, "SMTP_STARTTLS", d.smtp_starttls, _flag),
             upload_max_bytes=_read(e, "UPLOAD_MAX_BYTES", d.upload_max_bytes, int),
             pdf_font_path=_read(e, "PDF_FONT_PATH", d.pdf_font_path, _optional),
+            log_format=_read(e, "LOG_FORMAT", d.log_format, _one_of("text", "json")),
+            log_level=_read(
+                e, "LOG_LEVEL", d.log_level, _one_of("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
         )
 
 

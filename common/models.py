@@ -58,6 +58,8 @@ jobs = Table(
     Column("updated_at", UtcTimestamp, nullable=False),
     Column("started_at", UtcTimestamp),
     Column("finished_at", UtcTimestamp),
+    # Set when the job is dead-lettered (common/fingerprint.py), kept when it is retried.
+    Column("error_fingerprint", String(16)),
     CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in Status) + ")", name="status_known"),
     # A job is finished exactly when its status is terminal (as River's finalized_at check).
     CheckConstraint(
@@ -75,6 +77,11 @@ Index("ix_jobs_claim", jobs.c.status, jobs.c.priority.desc(), jobs.c.run_at, job
 Index("ix_jobs_due", jobs.c.status, jobs.c.run_at, jobs.c.id)
 # Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED).
 Index("ix_jobs_finished_at", jobs.c.finished_at)
+# Operations (migration 0003): the DLQ grouped by fingerprint, read from the index alone; the
+# listings by status (and queue), newest first, and the counts by status and queue.
+Index("ix_jobs_dlq", jobs.c.status, jobs.c.error_fingerprint, jobs.c.finished_at, jobs.c.id)
+Index("ix_jobs_status_id", jobs.c.status, jobs.c.id)
+Index("ix_jobs_status_queue", jobs.c.status, jobs.c.queue, jobs.c.id)
 
 job_attempts = Table(
     "job_attempts",
@@ -88,3 +95,5 @@ job_attempts = Table(
     Column("error", Text),
     PrimaryKeyConstraint("job_id", "attempt"),
 )
+# The last hour's attempts (throughput chart, counts) without reading older ones.
+Index("ix_job_attempts_ended_at", job_attempts.c.ended_at, job_attempts.c.outcome)

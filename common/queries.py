@@ -32,6 +32,7 @@ PUBLIC_COLUMNS = [
         "updated_at",
         "started_at",
         "finished_at",
+        "error_fingerprint",
     )
 ]
 

@@ -34,6 +34,7 @@ TRANSITIONS: dict[tuple[Status, Status], str] = {
     (S.CREATED, S.CANCELLED): "an operator cancelled it before it was due",
     (S.SCHEDULED, S.CANCELLED): "an operator cancelled it before a worker claimed it",
     (S.FAILED, S.CANCELLED): "an operator cancelled it while it waited for a retry",
+    (S.DLQ, S.CANCELLED): "an operator dismissed it from the DLQ: it will not be retried",
 }
 
 TERMINAL: frozenset[Status] = frozenset({S.SUCCESS, S.DLQ, S.CANCELLED})

@@ -38,6 +38,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from common.db import after_commit, micros, utc_in, utcnow
 from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
+from common.fingerprint import fingerprint
 from common.models import job_attempts, jobs
 from common.retry import DeadLetter, decide
 from common.states import Outcome, Status, check_transition
@@ -195,8 +196,10 @@ def fail_for_retry(conn: Connection, failure: Finished, delay_seconds: float) ->
 
 
 def dead_letter(conn: Connection, failure: Finished) -> None:
-    """RUNNING -> DLQ: a permanent error, or the last attempt failed."""
-    _end_attempt(conn, failure, S.DLQ, finished_at=_ATTEMPT_ENDED)
+    """RUNNING -> DLQ: a permanent error, or the last attempt failed. The error's fingerprint
+    (common/fingerprint.py) is stored with it, for the DLQ's groups."""
+    dlq_key = fingerprint(failure.job.type, failure.error)
+    _end_attempt(conn, failure, S.DLQ, finished_at=_ATTEMPT_ENDED, error_fingerprint=dlq_key)
     _publish(conn, lambda: [_finished_event("dead_letter", failure, S.DLQ)])
 
 
@@ -237,7 +240,10 @@ def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
         conn.execute(_LEASE_EXPIRED_ATTEMPTS, {"ids": ids, "error": LEASE_EXPIRED})
     lost = {"last_error": LEASE_EXPIRED, **_END_LEASE}
     _expect_all(_by_ids(conn, _RECOVER_RETRY, retry, **lost), retry)
-    _expect_all(_by_ids(conn, _RECOVER_DEAD, dead, **lost), dead)
+    for job_type, of_type in _by_type(dead).items():
+        dlq_key = fingerprint(job_type, LEASE_EXPIRED)
+        moved = _by_ids(conn, _RECOVER_DEAD, of_type, error_fingerprint=dlq_key, **lost)
+        _expect_all(moved, of_type)
     _expect_all(_by_ids(conn, _RECOVER_UNSTARTED, unstarted), unstarted)
     _publish(
         conn,
@@ -263,7 +269,7 @@ def promote(conn: Connection, due: LockedRows) -> int:
 # --- By hand: an operator's retry or cancel -----------------------------------------------
 
 RETRYABLE = frozenset({S.FAILED, S.DLQ})
-CANCELLABLE = frozenset({S.CREATED, S.SCHEDULED, S.FAILED})
+CANCELLABLE = frozenset({S.CREATED, S.SCHEDULED, S.FAILED, S.DLQ})
 
 
 def operator_retry(conn: Connection, rows: LockedRows) -> int:
@@ -274,7 +280,7 @@ def operator_retry(conn: Connection, rows: LockedRows) -> int:
 
 
 def operator_cancel(conn: Connection, rows: LockedRows) -> int:
-    """CREATED, SCHEDULED or FAILED -> CANCELLED: it will not run."""
+    """CREATED, SCHEDULED, FAILED or DLQ -> CANCELLED: it will not run (again)."""
     _expect_all(_by_ids(conn, _OPERATOR_CANCEL, rows), rows)
     _publish(conn, lambda: [_row_event("operator_cancel", row, S.CANCELLED) for row in rows])
     return len(rows)
@@ -377,6 +383,13 @@ def _by_lease(claimed: Sequence[ClaimedJob]) -> dict[str, list[int]]:
     for job in claimed:
         ids.setdefault(job.lease_token, []).append(job.id)
     return ids
+
+
+def _by_type(rows: LockedRows) -> dict[str, list[Any]]:
+    of_type: dict[str, list[Any]] = {}
+    for row in rows:
+        of_type.setdefault(row.type, []).append(row)
+    return of_type
 
 
 def _expect_all(moved: int, rows: Sequence[object]) -> None:

@@ -160,7 +160,7 @@ CATALOG = Catalog(
             trigger="http",
             timeout_seconds=30,
             memory_mb=256,
-            routes=routes("GET /jobs", "GET /jobs/{job_id}", "GET /openapi.json"),
+            routes=routes("GET /jobs", "GET /jobs/{job_id}", "GET /dlq", "GET /openapi.json"),
         ),
         Function(
             "update_jobs",

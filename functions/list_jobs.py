@@ -1,4 +1,5 @@
-"""list_jobs: GET /jobs (filtered, newest first, keyset pages), GET /jobs/<id>, and the API doc."""
+"""list_jobs: GET /jobs (filtered, newest first, keyset pages), GET /jobs/<id>, GET /dlq (the DLQ
+grouped by error fingerprint), and the API doc."""
 
 from __future__ import annotations
 
@@ -11,18 +12,21 @@ from typing import Any
 import flask
 import functions_framework
 
+from common.dlq import dlq_groups
 from common.errors import NotFound, ValidationError
 from common.maintenance import JobFilter
 from common.queries import attempt_history, get_job
 from common.queries import list_jobs as query_jobs
 from common.states import Status
 from functions._http import engine, reject_unknown, respond, serve
-from functions.jobs_json import MAX_JOB_ID, attempt_json, job_json
+from functions.jobs_json import MAX_JOB_ID, attempt_json, dlq_group_json, job_json
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 LIST_PARAMETERS = ("status", "type", "queue", "limit", "cursor")
+DLQ_PARAMETERS = ("limit",)
+DEFAULT_DLQ_GROUPS = 100
 
 
 @functions_framework.http
@@ -36,6 +40,9 @@ def _route(request: flask.Request) -> flask.Response:
     if parts == ["jobs"]:
         reject_unknown(request.args, LIST_PARAMETERS, what="query parameter")
         return _list(request.args)
+    if parts == ["dlq"]:
+        reject_unknown(request.args, DLQ_PARAMETERS, what="query parameter")
+        return _dlq(request.args)
     if parts == ["openapi.json"]:
         reject_unknown(request.args, (), what="query parameter")
         return respond(openapi_document())
@@ -56,6 +63,13 @@ def _list(args: Mapping[str, str]) -> flask.Response:
         rows, next_before = query_jobs(conn, where, limit=limit, before_id=before)
     next_cursor = None if next_before is None else str(next_before)
     return respond({"jobs": [job_json(row) for row in rows], "next_cursor": next_cursor})
+
+
+def _dlq(args: Mapping[str, str]) -> flask.Response:
+    limit = _limit(args.get("limit"), DEFAULT_DLQ_GROUPS)
+    with engine().connect() as conn:
+        groups = dlq_groups(conn, limit=limit)
+    return respond({"groups": [dlq_group_json(group) for group in groups]})
 
 
 def _one(raw_id: str) -> flask.Response:
@@ -87,9 +101,9 @@ def openapi_document() -> dict[str, Any]:
     return json.loads(OPENAPI_FILE.read_text())
 
 
-def _limit(raw: str | None) -> int:
+def _limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
     if raw is None or raw == "":
-        return DEFAULT_LIMIT
+        return default
     try:
         value = int(raw)
     except ValueError:

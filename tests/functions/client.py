@@ -143,7 +143,7 @@ def clear_http_caches() -> None:
     """Forget the process's settings, engine and registry, closing the engine's connections."""
     if _http.engine.cache_info().currsize:
         _http.engine().dispose()
-    for cached in (_http.engine, current_settings, default_registry):
+    for cached in (_http.engine, _http.configure_logs, current_settings, default_registry):
         cached.cache_clear()
 
 

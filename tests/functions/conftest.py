@@ -28,6 +28,8 @@ SETTINGS = (
     "WORKER_POLL_SECONDS",
     "BUILTIN_JOB_TYPES",
     "JOB_MODULES",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
 )
 
 

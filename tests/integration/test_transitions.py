@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from common import transitions as t
 from common.db import transaction
 from common.errors import IllegalTransition, LeaseLost
+from common.fingerprint import fingerprint
 from common.models import jobs
 from common.states import TRANSITIONS, Status, check_transition
 from tests.factories import db_now, expire_lease, job_row, make_job
@@ -121,6 +122,8 @@ CASES = [
     Case("dead_letter", S.RUNNING, S.DLQ,
          lambda c, i: t.dead_letter(c, t.Finished(held(c, i), error="E: no", permanent=True)), {
              "last_error": lambda b, a, now: a["last_error"] == "E: no",
+             "error_fingerprint": lambda b, a, now: a["error_fingerprint"]
+             == fingerprint("noop", "E: no"),
              "finished_at": finished,
              "lease": cleared,
          }),
@@ -137,6 +140,8 @@ CASES = [
     }, columns={"started_at": None}),
     Case("recover_lease", S.RUNNING, S.DLQ, recover, {
         "last_error": lambda b, a, now: a["last_error"] == t.LEASE_EXPIRED,
+        "error_fingerprint": lambda b, a, now: a["error_fingerprint"]
+        == fingerprint("noop", t.LEASE_EXPIRED),
         "finished_at": finished,
         "lease": cleared,
     }, columns=EXHAUSTED),
@@ -150,7 +155,7 @@ CASES = [
     *(
         Case("operator_cancel", src, S.CANCELLED,
              lambda c, i: t.operator_cancel(c, locked(c, i)), {"finished_at": finished})
-        for src in (S.CREATED, S.SCHEDULED, S.FAILED)
+        for src in (S.CREATED, S.SCHEDULED, S.FAILED, S.DLQ)
     ),
 ]
 # fmt: on
