@@ -39,7 +39,7 @@ class DlqGroup:
 
 def dlq_groups(conn: Connection, *, limit: int = DEFAULT_GROUPS) -> list[DlqGroup]:
     """The largest ``limit`` groups of DLQ jobs, largest first (then the latest seen)."""
-    counted = func.count().label("count")
+    counted = func.count().label("jobs")
     groups = conn.execute(
         select(
             jobs.c.error_fingerprint,
@@ -68,7 +68,7 @@ def dlq_groups(conn: Connection, *, limit: int = DEFAULT_GROUPS) -> list[DlqGrou
             pattern=pattern(samples[group.sample].last_error),
             sample_error=samples[group.sample].last_error,
             sample_job_id=group.sample,
-            count=group.count,
+            count=group.jobs,
             first_seen=group.first_seen,
             last_seen=group.last_seen,
         )

@@ -170,6 +170,13 @@ CATALOG = Catalog(
             routes=routes("POST /jobs/update", "GET /jobs/update"),
         ),
         Function(
+            "metrics",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes("GET /metrics"),
+        ),
+        Function(
             "schedule_tick",
             trigger="schedule",
             timeout_seconds=60,
