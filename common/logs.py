@@ -78,6 +78,7 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     with _lock:
         root.handlers = [handler]  # a platform's own (Lambda's) would write every line twice
         root.setLevel(level)
+        logging.captureWarnings(True)  # or Python prints them to stderr as plain text
         wanted = jobs_log.isEnabledFor(logging.INFO)
         if wanted and _unsubscribe is None:
             _unsubscribe = stream.subscribe(log_transition)

@@ -78,3 +78,13 @@ def list_jobs(
     ]
     next_before = rows[limit - 1]["id"] if len(rows) > limit else None
     return rows[:limit], next_before
+
+
+def newer_jobs(
+    conn: Connection, where: JobFilter, *, limit: int, after_id: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """The page of jobs matching ``where`` just above ``after_id`` (the previous page of a
+    newest-first listing), newest first, and whether there are newer ones still."""
+    query = select(*PUBLIC_COLUMNS).where(where.clause(), jobs.c.id > after_id)
+    rows = [dict(r) for r in conn.execute(query.order_by(jobs.c.id).limit(limit + 1)).mappings()]
+    return rows[:limit][::-1], len(rows) > limit

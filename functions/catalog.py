@@ -170,6 +170,23 @@ CATALOG = Catalog(
             routes=routes("POST /jobs/update", "GET /jobs/update"),
         ),
         Function(
+            "dashboard",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes(
+                "GET /dashboard",
+                "GET /dashboard/jobs",
+                "GET /dashboard/jobs/{job_id}",
+                "GET /dashboard/dlq",
+                "GET /dashboard/login",
+                "POST /dashboard/login",
+                "POST /dashboard/logout",
+                "POST /dashboard/actions",
+            ),
+            uses=("bucket",),  # links a stored object with a presigned URL
+        ),
+        Function(
             "metrics",
             trigger="http",
             timeout_seconds=30,
