@@ -5,6 +5,7 @@ functions-framework path does."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,15 @@ def scenario(ask: Ask) -> list[Answer]:
     call("POST", "/ticks/schedule", token=SCHEDULER_TOKEN, body={"budget_seconds": 5})
     call("POST", "/ticks/work", token=SCHEDULER_TOKEN, body={"budget_seconds": 3, "max_jobs": 3})
     call("GET", "/jobs")
+    call("GET", "/dlq")
+    call("GET", "/metrics")
+    call("GET", "/metrics", token=None)
     call("GET", "/openapi.json")
+    # The dashboard keeps a session instead of a bearer token: without one it asks for it.
+    for page in ("", "/jobs", f"/jobs/{one['id']}", "/dlq", "/login"):
+        call("GET", "/dashboard" + page, token=None)
+    for action in ("login", "logout", "actions"):
+        call("POST", f"/dashboard/{action}", token=None)
     call("POST", "/jobs", token=None, body={"type": "noop"})
     call("POST", "/jobs", token="wrong", body={"type": "noop"})
     return answers
@@ -100,7 +109,7 @@ def test_the_scenario_covers_every_route() -> None:
 
     scenario(record)
     routed = {(r.method, r.path) for f in CATALOG.functions for r in f.routes}
-    covered = {(m, "/jobs/{job_id}" if p.split("/")[-1].isdigit() else p) for m, p in asked}
+    covered = {(m, re.sub(r"/\d+$", "/{job_id}", p)) for m, p in asked}
     assert routed <= covered
 
 
