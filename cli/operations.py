@@ -108,7 +108,7 @@ def stats_command(as_json: bool) -> None:
     rows = [
         [
             q.queue,
-            *(str(q.by_status[s.value]) for s in Status),
+            *(f"{q.by_status[s]}{'+' if s in q.at_least else ''}" for s in Status),
             "" if q.oldest_due_age_seconds is None else f"{q.oldest_due_age_seconds:.1f}",
             str(q.succeeded_last_hour),
             str(q.failed_last_hour),

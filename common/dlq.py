@@ -1,7 +1,8 @@
 """The DLQ by error fingerprint: dead jobs grouped by what went wrong (common/fingerprint.py).
 
-The grouping reads index ix_jobs_dlq (status, error_fingerprint, finished_at, id) alone, and the
-sample of each group by primary key: it never reads the table's other rows.
+The grouping reads index ix_jobs_error_fingerprint over the jobs that have a fingerprint (those
+ever dead-lettered: it leaves the NULLs out) and those rows by primary key; the sample of each
+group by primary key. It never reads the table's other rows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class DlqGroup:
     """Dead jobs alike: ``count`` of them, dead-lettered from ``first_seen`` to ``last_seen``;
     the newest one is the sample."""
 
-    fingerprint: str | None  # None: dead-lettered before fingerprints existed
+    fingerprint: str
     type: str
     pattern: str
     sample_error: str | None
@@ -48,7 +49,7 @@ def dlq_groups(conn: Connection, *, limit: int = DEFAULT_GROUPS) -> list[DlqGrou
             func.max(jobs.c.finished_at).label("last_seen"),
             func.max(jobs.c.id).label("sample"),
         )
-        .where(jobs.c.status == Status.DLQ)
+        .where(jobs.c.error_fingerprint.is_not(None), jobs.c.status == Status.DLQ)
         .group_by(jobs.c.error_fingerprint)
         .order_by(counted.desc(), func.max(jobs.c.finished_at).desc())
         .limit(limit)

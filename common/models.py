@@ -77,10 +77,10 @@ Index("ix_jobs_claim", jobs.c.status, jobs.c.priority.desc(), jobs.c.run_at, job
 Index("ix_jobs_due", jobs.c.status, jobs.c.run_at, jobs.c.id)
 # Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED).
 Index("ix_jobs_finished_at", jobs.c.finished_at)
-# Operations (migration 0003): the DLQ grouped by fingerprint, read from the index alone; the
-# listings by status (and queue), newest first, and the counts by status and queue.
-Index("ix_jobs_dlq", jobs.c.status, jobs.c.error_fingerprint, jobs.c.finished_at, jobs.c.id)
-Index("ix_jobs_status_id", jobs.c.status, jobs.c.id)
+# Operations (migration 0003). The DLQ's groups read the jobs that have a fingerprint only; the
+# index leaves out the status, so that no status change of a job updates it. The listings by
+# status (and queue), newest first, and the counts by status and queue read the other one.
+Index("ix_jobs_error_fingerprint", jobs.c.error_fingerprint)
 Index("ix_jobs_status_queue", jobs.c.status, jobs.c.queue, jobs.c.id)
 
 job_attempts = Table(

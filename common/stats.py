@@ -20,9 +20,10 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from common.db import utcnow
 from common.models import job_attempts, jobs
-from common.states import Outcome, Status
+from common.states import TERMINAL, Outcome, Status
 
 S = Status
+COUNT_CAP = 10_000  # the overview counts finished jobs up to this, per queue and status
 WAITING = (S.CREATED, S.SCHEDULED, S.FAILED)  # a job due in one of these waits for a worker
 FAILED_OUTCOMES = tuple(o for o in Outcome if o != Outcome.SUCCESS)
 HOUR_SECONDS = 3600
@@ -60,6 +61,7 @@ class QueueStats:
 
     queue: str
     by_status: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Status})
+    at_least: list[str] = field(default_factory=list)  # statuses counted up to COUNT_CAP only
     oldest_due_age_seconds: float | None = None  # None: no job is due and waiting
     succeeded_last_hour: int = 0
     failed_last_hour: int = 0  # failed attempts (retried or not)
@@ -78,8 +80,11 @@ def overview(conn: Connection) -> list[QueueStats]:
     def of(name: str) -> QueueStats:
         return queues.setdefault(name, QueueStats(name))
 
-    for queue, status, count in counts(conn):
+    for queue, status, count in overview_counts(conn):
         of(queue).by_status[status] = count
+        if status in TERMINAL and count > COUNT_CAP:
+            of(queue).by_status[status] = COUNT_CAP
+            of(queue).at_least.append(status)
     for queue, age in oldest_due(conn, now).items():
         of(queue).oldest_due_age_seconds = age
     since = now - timedelta(seconds=HOUR_SECONDS)
@@ -98,6 +103,37 @@ def counts(conn: Connection) -> list[tuple[str, str, int]]:
     """(queue, status, jobs): reads index ix_jobs_status_queue only (status, queue, id)."""
     query = select(jobs.c.queue, jobs.c.status, func.count()).group_by(jobs.c.status, jobs.c.queue)
     return [(q, s, n) for q, s, n in conn.execute(query)]
+
+
+def overview_counts(conn: Connection) -> list[tuple[str, str, int]]:
+    """(queue, status, jobs) as the overview shows them, bounded by the unfinished jobs however
+    many finished ones the table holds: the unfinished counted exactly (a range of
+    ix_jobs_status_queue over their statuses), the finished per queue and status up to
+    COUNT_CAP + 1 (a range of at most that many entries of the same index each), their queues
+    found by a loose index scan of it (MariaDB and MySQL read one entry per group)."""
+    unfinished = sorted(set(Status) - TERMINAL)
+    query = (
+        select(jobs.c.queue, jobs.c.status, func.count())
+        .where(jobs.c.status.in_(unfinished))
+        .group_by(jobs.c.status, jobs.c.queue)
+    )
+    found = [(q, s, n) for q, s, n in conn.execute(query)]
+    groups = conn.execute(
+        select(jobs.c.status, jobs.c.queue)
+        .where(jobs.c.status.in_(sorted(TERMINAL)))
+        .group_by(jobs.c.status, jobs.c.queue)
+    ).all()
+    for status, queue in groups:
+        some = (
+            select(jobs.c.id)
+            .where(jobs.c.status == status, jobs.c.queue == queue)
+            .limit(COUNT_CAP + 1)
+            .subquery()
+        )
+        found.append(
+            (queue, status, conn.execute(select(func.count()).select_from(some)).scalar_one())
+        )
+    return found
 
 
 def oldest_due(conn: Connection, now: datetime) -> dict[str, float]:
@@ -203,46 +239,61 @@ WAIT_BOUNDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.
 def attempt_totals(conn: Connection) -> list[AttemptTotals]:
     """Every recorded attempt (those of pruned jobs are gone with them), by queue, type and
     outcome, with a histogram of their durations: one pass over job_attempts joined to jobs by
-    primary key, the histogram's buckets summed by the database."""
+    primary key, each attempt's bucket found by the database."""
+    keys = (jobs.c.queue, jobs.c.type, job_attempts.c.outcome)
     duration = seconds_between(job_attempts.c.started_at, job_attempts.c.ended_at)
-    query = select(
-        jobs.c.queue,
-        jobs.c.type,
-        job_attempts.c.outcome,
-        func.count(),
-        *_histogram_columns(duration, DURATION_BOUNDS),
-    ).select_from(job_attempts.join(jobs, jobs.c.id == job_attempts.c.job_id))
-    query = query.group_by(jobs.c.queue, jobs.c.type, job_attempts.c.outcome)
-    return [
-        AttemptTotals(row[0], row[1], row[2], row[3], _histogram(row[4:], DURATION_BOUNDS))
-        for row in conn.execute(query)
-    ]
+    source = job_attempts.join(jobs, jobs.c.id == job_attempts.c.job_id)
+    found = _bucketed(conn, keys, duration, DURATION_BOUNDS, source)
+    return [AttemptTotals(k[0], k[1], k[2], rows, hist) for k, (rows, hist) in found.items()]
 
 
 def queue_waits(conn: Connection) -> dict[str, Histogram]:
     """Per queue, how long jobs waited from due (run_at) to the start of their latest attempt,
     for every job that has started one: one pass over the jobs, bucketed by the database."""
     wait = seconds_between(jobs.c.run_at, jobs.c.started_at)
-    query = (
-        select(jobs.c.queue, *_histogram_columns(wait, WAIT_BOUNDS))
-        .where(jobs.c.started_at.is_not(None))
-        .group_by(jobs.c.queue)
+    found = _bucketed(
+        conn, (jobs.c.queue,), wait, WAIT_BOUNDS, jobs, jobs.c.started_at.is_not(None)
     )
-    return {row[0]: _histogram(row[1:], WAIT_BOUNDS) for row in conn.execute(query)}
+    return {key[0]: histogram for key, (_, histogram) in found.items()}
 
 
-def _histogram_columns(
-    value: ColumnElement[float], bounds: Sequence[float]
-) -> list[ColumnElement[Any]]:
-    """COUNT, SUM, then one SUM(CASE ...) per bound: negative values (clock steps) count as 0."""
-    clamped = case((value < 0, 0.0), else_=value)
-    return [
-        func.count(value),
-        func.coalesce(func.sum(clamped), 0.0),
-        *(func.sum(case((clamped <= bound, 1), else_=0)) for bound in bounds),
-    ]
+def _bucketed(
+    conn: Connection,
+    keys: Sequence[ColumnElement[Any]],
+    value: ColumnElement[float],
+    bounds: tuple[float, ...],
+    source: Any,
+    *where: ColumnElement[bool],
+) -> dict[tuple[Any, ...], tuple[int, Histogram]]:
+    """Per value of ``keys``: how many rows, and the histogram of ``value`` (rows where it is
+    NULL count as rows, not in the histogram; a negative value, a clock step, counts as 0).
 
-
-def _histogram(row: Sequence[Any], bounds: tuple[float, ...]) -> Histogram:
-    count, total, *cumulative = row
-    return Histogram(bounds, tuple(int(c or 0) for c in cumulative), int(count), float(total))
+    The database puts each row in its bucket with one CASE (evaluated once per row, up to the
+    first bound that holds it) and counts rows per key and bucket; the cumulative counts are
+    added up here.
+    """
+    inner = select(*(k.label(f"k{i}") for i, k in enumerate(keys)), value.label("v"))
+    derived = inner.select_from(source).where(*where).subquery()
+    v = derived.c.v
+    bucket = case(
+        (v.is_(None), -1), *((v <= bound, i) for i, bound in enumerate(bounds)), else_=len(bounds)
+    ).label("bucket")
+    key_columns = [derived.c[f"k{i}"] for i in range(len(keys))]
+    clamped = func.sum(case((v < 0, 0.0), else_=v))
+    query = select(*key_columns, bucket, func.count(), clamped).group_by(*key_columns, bucket)
+    counts: dict[tuple[Any, ...], list[int]] = {}
+    sums: dict[tuple[Any, ...], float] = {}
+    for *key_values, index, rows, total in conn.execute(query):
+        key = tuple(key_values)
+        per = counts.setdefault(key, [0] * (len(bounds) + 2))  # [NULL, bucket 0.., above all]
+        per[int(index) + 1] += int(rows)
+        sums[key] = sums.get(key, 0.0) + float(total or 0.0)
+    result = {}
+    for key, per in counts.items():
+        in_buckets, running, cumulative = per[1:], 0, []
+        for n in in_buckets[: len(bounds)]:
+            running += n
+            cumulative.append(running)
+        histogram = Histogram(bounds, tuple(cumulative), sum(in_buckets), sums[key])
+        result[key] = (sum(per), histogram)
+    return result

@@ -61,7 +61,14 @@ def overview(request: flask.Request, session: Session) -> flask.Response:
     with engine().connect() as conn:
         queues = stats.overview(conn)
         chart = throughput_chart(stats.throughput(conn))
-    return render("overview.html", session, queues=queues, chart=chart, notice=_notice(request))
+    return render(
+        "overview.html",
+        session,
+        queues=queues,
+        chart=chart,
+        cap=stats.COUNT_CAP,
+        notice=_notice(request),
+    )
 
 
 def jobs_page(request: flask.Request, session: Session) -> flask.Response:
