@@ -1,8 +1,8 @@
 """The DLQ by error fingerprint: dead jobs grouped by what went wrong (common/fingerprint.py).
 
-The grouping reads index ix_jobs_error_fingerprint over the jobs that have a fingerprint (those
-ever dead-lettered: it leaves the NULLs out) and those rows by primary key; the sample of each
-group by primary key. It never reads the table's other rows.
+Only a job in the DLQ has a fingerprint (the transitions that take a job out clear it), so the
+grouping reads index ix_jobs_error_fingerprint (error_fingerprint, finished_at, and the primary
+key InnoDB appends) alone, past its NULLs; then each group's sample by primary key.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 
 from common.fingerprint import pattern
 from common.models import jobs
-from common.states import Status
 
 DEFAULT_GROUPS = 100
 
@@ -49,7 +48,7 @@ def dlq_groups(conn: Connection, *, limit: int = DEFAULT_GROUPS) -> list[DlqGrou
             func.max(jobs.c.finished_at).label("last_seen"),
             func.max(jobs.c.id).label("sample"),
         )
-        .where(jobs.c.error_fingerprint.is_not(None), jobs.c.status == Status.DLQ)
+        .where(jobs.c.error_fingerprint.is_not(None))
         .group_by(jobs.c.error_fingerprint)
         .order_by(counted.desc(), func.max(jobs.c.finished_at).desc())
         .limit(limit)

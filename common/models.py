@@ -58,7 +58,7 @@ jobs = Table(
     Column("updated_at", UtcTimestamp, nullable=False),
     Column("started_at", UtcTimestamp),
     Column("finished_at", UtcTimestamp),
-    # Set when the job is dead-lettered (common/fingerprint.py), kept when it is retried.
+    # Set when the job is dead-lettered (common/fingerprint.py), cleared when it leaves the DLQ.
     Column("error_fingerprint", String(16)),
     CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in Status) + ")", name="status_known"),
     # A job is finished exactly when its status is terminal (as River's finalized_at check).
@@ -77,10 +77,11 @@ Index("ix_jobs_claim", jobs.c.status, jobs.c.priority.desc(), jobs.c.run_at, job
 Index("ix_jobs_due", jobs.c.status, jobs.c.run_at, jobs.c.id)
 # Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED).
 Index("ix_jobs_finished_at", jobs.c.finished_at)
-# Operations (migration 0003). The DLQ's groups read the jobs that have a fingerprint only; the
-# index leaves out the status, so that no status change of a job updates it. The listings by
-# status (and queue), newest first, and the counts by status and queue read the other one.
-Index("ix_jobs_error_fingerprint", jobs.c.error_fingerprint)
+# Operations (migration 0003). The DLQ's groups are read from the first alone (only DLQ jobs
+# have a fingerprint); it leaves the status out, so that a job's status changes do not update
+# it (finishing does, once). The listings by status (and queue), newest first, and the counts
+# by status and queue read the other one.
+Index("ix_jobs_error_fingerprint", jobs.c.error_fingerprint, jobs.c.finished_at)
 Index("ix_jobs_status_queue", jobs.c.status, jobs.c.queue, jobs.c.id)
 
 job_attempts = Table(

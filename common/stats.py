@@ -20,6 +20,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from common.db import utcnow
 from common.models import job_attempts, jobs
+from common.queries import status_queues
 from common.states import TERMINAL, Outcome, Status
 
 S = Status
@@ -110,7 +111,7 @@ def overview_counts(conn: Connection) -> list[tuple[str, str, int]]:
     many finished ones the table holds: the unfinished counted exactly (a range of
     ix_jobs_status_queue over their statuses), the finished per queue and status up to
     COUNT_CAP + 1 (a range of at most that many entries of the same index each), their queues
-    found by a loose index scan of it (MariaDB and MySQL read one entry per group)."""
+    found by a loose index scan of it (common.queries.status_queues)."""
     unfinished = sorted(set(Status) - TERMINAL)
     query = (
         select(jobs.c.queue, jobs.c.status, func.count())
@@ -118,12 +119,9 @@ def overview_counts(conn: Connection) -> list[tuple[str, str, int]]:
         .group_by(jobs.c.status, jobs.c.queue)
     )
     found = [(q, s, n) for q, s, n in conn.execute(query)]
-    groups = conn.execute(
-        select(jobs.c.status, jobs.c.queue)
-        .where(jobs.c.status.in_(sorted(TERMINAL)))
-        .group_by(jobs.c.status, jobs.c.queue)
-    ).all()
-    for status, queue in groups:
+    for status, queue in status_queues(conn):
+        if status not in TERMINAL:
+            continue
         some = (
             select(jobs.c.id)
             .where(jobs.c.status == status, jobs.c.queue == queue)

@@ -367,8 +367,11 @@ _OPERATOR_RETRY = _guarded(
     run_at=utcnow(),
     finished_at=None,
     max_attempts=_ONE_MORE_IF_EXHAUSTED,
+    error_fingerprint=None,  # only a job in the DLQ has one: the DLQ's groups count on it
 )
-_OPERATOR_CANCEL = _guarded(CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow())
+_OPERATOR_CANCEL = _guarded(
+    CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow(), error_fingerprint=None
+)
 
 
 def _by_ids(conn: Connection, stmt: Update, rows: LockedRows, **values: Any) -> int:

@@ -149,9 +149,10 @@ CASES = [
          {"run_at": due_now, "max_attempts": same("max_attempts")}),
     Case("operator_retry", S.DLQ, S.SCHEDULED, lambda c, i: t.operator_retry(c, locked(c, i)), {
         "run_at": due_now,
+        "error_fingerprint": lambda b, a, now: a["error_fingerprint"] is None,
         "finished_at": unfinished,
         "max_attempts": lambda b, a, now: a["max_attempts"] == b["attempts"] + 1,
-    }, columns=EXHAUSTED),
+    }, columns={**EXHAUSTED, "error_fingerprint": "f" * 16}),
     *(
         Case("operator_cancel", src, S.CANCELLED,
              lambda c, i: t.operator_cancel(c, locked(c, i)), {"finished_at": finished})
