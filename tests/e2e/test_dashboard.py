@@ -22,7 +22,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import Engine
 
 from common.db import make_engine
@@ -86,6 +87,13 @@ def now_present(browser: WebDriver, by: str, value: str) -> list[Any]:
         browser.implicitly_wait(5)
 
 
+def follow(browser: WebDriver, by: str, value: str) -> None:
+    """Click a link or button, and wait until the next page has replaced this one."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, 15).until(staleness_of(page))
+
+
 def open_page(browser: WebDriver, stack: LocalStack, path: str) -> None:
     browser.get(stack.base_url + path)
 
@@ -94,7 +102,7 @@ def log_in(browser: WebDriver, stack: LocalStack) -> None:
     open_page(browser, stack, "/dashboard/login")
     if now_present(browser, By.ID, "token"):
         browser.find_element(By.ID, "token").send_keys(stack.token)
-        browser.find_element(By.ID, "login").click()
+        follow(browser, By.ID, "login")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Overview"
 
 
@@ -139,7 +147,7 @@ def test_log_in_once_then_the_session_cookie_is_httponly_and_strict(
     open_page(browser, stack, "/dashboard")
     assert browser.find_element(By.ID, "token")  # the login form, for an unknown visitor
     browser.find_element(By.ID, "token").send_keys("not-the-token")
-    browser.find_element(By.ID, "login").click()
+    follow(browser, By.ID, "login")
     assert "not the API token" in browser.find_element(By.ID, "login-error").text
     browser.save_screenshot(str(shots / "dashboard-login.png"))
 
@@ -186,7 +194,7 @@ def test_filter_and_page_the_job_list_then_open_a_job(
     open_page(browser, stack, "/dashboard/jobs")
     browser.find_element(By.NAME, "queue").send_keys("paged")
     Select(browser.find_element(By.NAME, "status")).select_by_value("SUCCESS")
-    browser.find_element(By.ID, "apply").click()
+    follow(browser, By.ID, "apply")
 
     def shown() -> list[int]:
         rows = browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr[data-id]")
@@ -195,13 +203,13 @@ def test_filter_and_page_the_job_list_then_open_a_job(
     first = shown()
     assert first == sorted(ids, reverse=True)[:50]
     browser.save_screenshot(str(shots / "dashboard-jobs.png"))
-    browser.find_element(By.ID, "older").click()
+    follow(browser, By.ID, "older")
     assert shown() == sorted(ids, reverse=True)[50:]
     assert not now_present(browser, By.ID, "older")
-    browser.find_element(By.ID, "newer").click()
+    follow(browser, By.ID, "newer")
     assert shown() == first
 
-    browser.find_element(By.LINK_TEXT, str(first[0])).click()
+    follow(browser, By.LINK_TEXT, str(first[0]))
     assert browser.find_element(By.ID, "status").text == "SUCCESS"
     assert json.loads(browser.find_element(By.ID, "result").text) == {"ok": True}
     assert not now_present(browser, By.ID, "retry")  # a finished job has no action
@@ -219,7 +227,7 @@ def test_a_job_page_shows_the_attempts_and_retries_through_the_guarded_operation
     assert browser.find_element(By.ID, "status").text == "DLQ"
     browser.save_screenshot(str(shots / "dashboard-job.png"))
 
-    browser.find_element(By.ID, "retry").click()
+    follow(browser, By.ID, "retry")
 
     assert browser.find_element(By.ID, "notice").text == "retried 1 job"
     assert browser.find_element(By.ID, "status").text == "SCHEDULED"
@@ -241,7 +249,9 @@ def test_retry_a_dlq_group_by_its_fingerprint(
     assert "SMTP <n> for <email>" in row.text
     browser.save_screenshot(str(shots / "dashboard-dlq.png"))
 
+    page = browser.find_element(By.TAG_NAME, "html")
     row.find_element(By.CSS_SELECTOR, 'button[data-action="retry"]').click()
+    WebDriverWait(browser, 15).until(staleness_of(page))
 
     assert browser.find_element(By.ID, "notice").text == "retried 4 jobs"
     assert not now_present(browser, By.ID, group)
@@ -279,7 +289,9 @@ def test_a_forged_action_from_another_page_changes_nothing(
         "  const i = document.createElement('input'); i.name = k; i.value = v; f.append(i); }"
         "document.body.append(f); f.submit();"
     )
+    page = browser.find_element(By.TAG_NAME, "html")
     browser.execute_script(script, {"action": "retry", "ids": str(dead), "csrf": "guess"})
+    WebDriverWait(browser, 15).until(staleness_of(page))
     assert "403" in browser.find_element(By.TAG_NAME, "h1").text
     assert statuses(engine)[dead] == S.DLQ
 
