@@ -39,6 +39,15 @@ def _optional(raw: str) -> str | None:
     return raw or None
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in {c.lower() for c in choices}:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return next(c for c in choices if c.lower() == raw.lower())
+
+    return parse
+
+
 def _email_transport(raw: str) -> str:
     if raw.lower() not in {"ses", "smtp"}:
         raise ValueError("expected ses or smtp")
@@ -86,6 +95,8 @@ class Settings:
     recurring_file: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_allow_private: bool = False
+    log_format: str = "text"
+    log_level: str = "INFO"
 
     @property
     def backoff(self) -> BackoffPolicy:
@@ -138,6 +149,10 @@ class Settings:
             recurring_file=_read(e, "RECURRING_FILE", d.recurring_file, _optional),
             webhook_secret=_read(e, "WEBHOOK_SECRET", d.webhook_secret, _optional),
             webhook_allow_private=_read(e, "WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private, _flag),
+            log_format=_read(e, "LOG_FORMAT", d.log_format, _one_of("text", "json")),
+            log_level=_read(
+                e, "LOG_LEVEL", d.log_level, _one_of("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
         )
 
 

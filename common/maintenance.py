@@ -30,13 +30,16 @@ class JobFilter:
     status: Status | None = None
     type: str | None = None
     queue: str | None = None
+    fingerprint: str | None = None  # the DLQ group: common/fingerprint.py
 
     def clause(self) -> ColumnElement[bool]:
-        parts = [
-            jobs.c[name] == value
-            for name, value in (("status", self.status), ("type", self.type), ("queue", self.queue))
-            if value is not None
-        ]
+        given = (
+            ("status", self.status),
+            ("type", self.type),
+            ("queue", self.queue),
+            ("error_fingerprint", self.fingerprint),
+        )
+        parts = [jobs.c[name] == value for name, value in given if value is not None]
         return and_(true(), *parts)
 
 
@@ -58,7 +61,8 @@ def cancel_jobs(
     where: JobFilter | None = None,
     batch: int = 1000,
 ) -> int:
-    """Cancel jobs that are not running or finished (CREATED, SCHEDULED, FAILED)."""
+    """Cancel jobs that are not running or finished (CREATED, SCHEDULED, FAILED), or dismiss
+    dead-lettered ones (DLQ)."""
     return _apply(bind, operator_cancel, CANCELLABLE, Status.CANCELLED, ids, where, batch)
 
 

@@ -65,6 +65,8 @@ jobs = Table(
     Column("not_after", UtcTimestamp),
     # Where a webhook reports the job's terminal status (common/webhooks.py).
     Column("callback_url", String(2048)),
+    # Set when the job is dead-lettered (common/fingerprint.py), cleared when it leaves the DLQ.
+    Column("error_fingerprint", String(16)),
     CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in Status) + ")", name="status_known"),
     # A job is finished exactly when its status is terminal (as River's finalized_at check).
     CheckConstraint(
@@ -95,6 +97,12 @@ Index("ix_jobs_finished_at", jobs.c.finished_at)
 # Jobs past their deadline, for the schedule tick. Not (status, not_after): that index would
 # change with every status change of every job, deadline or not; this one only on insert.
 Index("ix_jobs_not_after", jobs.c.not_after)
+# Operations (migration 0005). The DLQ's groups are read from the first alone (only DLQ jobs
+# have a fingerprint); it leaves the status out, so that a job's status changes do not update
+# it (finishing does, once). The listings by status (and queue), newest first, and the counts
+# by status and queue read the other one.
+Index("ix_jobs_error_fingerprint", jobs.c.error_fingerprint, jobs.c.finished_at)
+Index("ix_jobs_status_queue", jobs.c.status, jobs.c.queue, jobs.c.id)
 
 job_attempts = Table(
     "job_attempts",
@@ -149,3 +157,5 @@ recurring_slots = Table(
     PrimaryKeyConstraint("name", "slot_time"),
     Index("ix_recurring_slots_job_id", "job_id"),
 )
+# The last hour's attempts (throughput chart, counts) without reading older ones.
+Index("ix_job_attempts_ended_at", job_attempts.c.ended_at, job_attempts.c.outcome)

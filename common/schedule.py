@@ -19,7 +19,7 @@ from common.maintenance import prune
 from common.models import jobs
 from common.states import Status
 from common.transitions import (
-    CANCELLABLE,
+    NOT_STARTED,
     REF_COLUMNS,
     Recovered,
     expire_past_deadline,
@@ -83,7 +83,7 @@ def expire_overdue(bind: Bind, *, limit: int = 1000) -> int:
     def work(conn: Connection) -> int:
         overdue = conn.execute(
             select(*REF_COLUMNS)
-            .where(jobs.c.not_after <= utcnow(), jobs.c.status.in_(sorted(CANCELLABLE)))
+            .where(jobs.c.not_after <= utcnow(), jobs.c.status.in_(sorted(NOT_STARTED)))
             .order_by(jobs.c.not_after)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -35,6 +35,7 @@ TRANSITIONS: dict[tuple[Status, Status], str] = {
     (S.SCHEDULED, S.CANCELLED): "cancelled before a worker started it, or its deadline passed",
     (S.FAILED, S.CANCELLED): "cancelled while it waited for a retry, or its deadline passed",
     (S.RUNNING, S.CANCELLED): "the attempt failed and its retry would start past the deadline",
+    (S.DLQ, S.CANCELLED): "an operator dismissed it from the DLQ: it will not be retried",
 }
 
 TERMINAL: frozenset[Status] = frozenset({S.SUCCESS, S.DLQ, S.CANCELLED})

@@ -43,6 +43,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from common.db import after_commit, micros, utc_in, utcnow
 from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
+from common.fingerprint import fingerprint
 from common.models import job_attempts, jobs
 from common.retry import DeadLetter, Decision, PastDeadline, Retry, decide
 from common.states import Outcome, Status, check_transition
@@ -216,8 +217,10 @@ def fail_for_retry(conn: Connection, failure: Finished, delay_seconds: float) ->
 
 
 def dead_letter(conn: Connection, failure: Finished) -> None:
-    """RUNNING -> DLQ: a permanent error, or the last attempt failed."""
-    _end_attempt(conn, failure, S.DLQ, finished_at=_ATTEMPT_ENDED)
+    """RUNNING -> DLQ: a permanent error, or the last attempt failed. The error's fingerprint
+    (common/fingerprint.py) is stored with it, for the DLQ's groups."""
+    dlq_key = fingerprint(failure.job.type, failure.error)
+    _end_attempt(conn, failure, S.DLQ, finished_at=_ATTEMPT_ENDED, error_fingerprint=dlq_key)
     _report_terminal(conn, [failure.job.id] if failure.job.has_callback else [])
     _publish(conn, lambda: [_finished_event("dead_letter", failure, S.DLQ)])
 
@@ -268,7 +271,10 @@ def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
     lost = {"last_error": LEASE_EXPIRED, **_END_LEASE}
     late_error = f"{DEADLINE_PASSED}: its retry would start after it; {LEASE_EXPIRED}"
     _expect_all(_by_ids(conn, _RECOVER_RETRY, retry, **lost), retry)
-    _expect_all(_by_ids(conn, _RECOVER_DEAD, dead, **lost), dead)
+    for job_type, of_type in _by_type(dead).items():
+        dlq_key = fingerprint(job_type, LEASE_EXPIRED)
+        moved = _by_ids(conn, _RECOVER_DEAD, of_type, error_fingerprint=dlq_key, **lost)
+        _expect_all(moved, of_type)
     _expect_all(_by_ids(conn, _RECOVER_LATE, late, **{**lost, "last_error": late_error}), late)
     _expect_all(_by_ids(conn, _RECOVER_UNSTARTED, unstarted), unstarted)
     _report_terminal(conn, [row.id for row in dead + late if row.callback_url is not None])
@@ -305,7 +311,8 @@ def promote(conn: Connection, due: LockedRows) -> int:
 # --- By hand: an operator's retry or cancel -----------------------------------------------
 
 RETRYABLE = frozenset({S.FAILED, S.DLQ})
-CANCELLABLE = frozenset({S.CREATED, S.SCHEDULED, S.FAILED})
+NOT_STARTED = frozenset({S.CREATED, S.SCHEDULED, S.FAILED})  # what a deadline can cancel
+CANCELLABLE = NOT_STARTED | {S.DLQ}
 
 
 def operator_retry(conn: Connection, rows: LockedRows) -> int:
@@ -316,7 +323,7 @@ def operator_retry(conn: Connection, rows: LockedRows) -> int:
 
 
 def operator_cancel(conn: Connection, rows: LockedRows) -> int:
-    """CREATED, SCHEDULED or FAILED -> CANCELLED: it will not run."""
+    """CREATED, SCHEDULED, FAILED or DLQ -> CANCELLED: it will not run (again)."""
     _expect_all(_by_ids(conn, _OPERATOR_CANCEL, rows), rows)
     _report_terminal(conn, [row.id for row in rows if row.callback_url is not None])
     _publish(conn, lambda: [_row_event("operator_cancel", row, S.CANCELLED) for row in rows])
@@ -417,10 +424,13 @@ _OPERATOR_RETRY = _guarded(
     run_at=utcnow(),
     finished_at=None,
     max_attempts=_ONE_MORE_IF_EXHAUSTED,
+    error_fingerprint=None,  # only a job in the DLQ has one: the DLQ's groups count on it
 )
-_OPERATOR_CANCEL = _guarded(CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow())
+_OPERATOR_CANCEL = _guarded(
+    CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow(), error_fingerprint=None
+)
 _EXPIRE = _guarded(
-    CANCELLABLE, S.CANCELLED, fenced=False, finished_at=utcnow(), last_error=DEADLINE_PASSED
+    NOT_STARTED, S.CANCELLED, fenced=False, finished_at=utcnow(), last_error=DEADLINE_PASSED
 )
 _RECOVER_LATE = _guarded(S.RUNNING, S.CANCELLED, fenced=False, finished_at=utcnow())
 
@@ -437,6 +447,13 @@ def _by_lease(claimed: Sequence[ClaimedJob]) -> dict[str, list[int]]:
     for job in claimed:
         ids.setdefault(job.lease_token, []).append(job.id)
     return ids
+
+
+def _by_type(rows: LockedRows) -> dict[str, list[Any]]:
+    of_type: dict[str, list[Any]] = {}
+    for row in rows:
+        of_type.setdefault(row.type, []).append(row)
+    return of_type
 
 
 def _expect_all(moved: int, rows: Sequence[object]) -> None:

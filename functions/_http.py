@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -30,6 +31,7 @@ from common.errors import (
 )
 from common.events import stream
 from common.handlers.catalog import default_registry
+from common.logs import configure, log_request
 from common.recurring_file import Recurring, load
 
 log = logging.getLogger("skiplock.http")
@@ -54,8 +56,24 @@ def recurring_schedules() -> tuple[Recurring, ...]:
     return load(settings().recurring_file, registry())
 
 
+@cache
+def configure_logs() -> None:
+    """Logs as LOG_FORMAT and LOG_LEVEL say, once per process (common/logs.py)."""
+    configure(settings().log_format, settings().log_level)
+
+
 def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool = False) -> Any:
-    """Run ``view`` for an authorized request with an allowed method; any error becomes JSON."""
+    """Run ``view`` for an authorized request with an allowed method; any error becomes JSON.
+    Each request is logged once it is answered."""
+    configure_logs()
+    started = time.perf_counter()
+    answer = _serve(request, view, methods=methods, tick=tick)
+    status = answer.status_code if isinstance(answer, flask.Response) else answer[1]
+    log_request(request.method, request.url, status, time.perf_counter() - started)
+    return answer
+
+
+def _serve(request: flask.Request, view: View, *, methods: set[str], tick: bool) -> Any:
     try:
         if request.method not in methods:
             raise MethodNotAllowed(

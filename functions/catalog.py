@@ -160,7 +160,13 @@ CATALOG = Catalog(
             trigger="http",
             timeout_seconds=30,
             memory_mb=256,
-            routes=routes("GET /jobs", "GET /jobs/{job_id}", "GET /recurring", "GET /openapi.json"),
+            routes=routes(
+                "GET /jobs",
+                "GET /jobs/{job_id}",
+                "GET /recurring",
+                "GET /dlq",
+                "GET /openapi.json",
+            ),
         ),
         Function(
             "update_jobs",
@@ -180,6 +186,30 @@ CATALOG = Catalog(
                 "POST /queues/{queue}/pause",
                 "POST /queues/{queue}/resume",
             ),
+        ),
+        Function(
+            "dashboard",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes(
+                "GET /dashboard",
+                "GET /dashboard/jobs",
+                "GET /dashboard/jobs/{job_id}",
+                "GET /dashboard/dlq",
+                "GET /dashboard/login",
+                "POST /dashboard/login",
+                "POST /dashboard/logout",
+                "POST /dashboard/actions",
+            ),
+            uses=("bucket",),  # links a stored object with a presigned URL
+        ),
+        Function(
+            "metrics",
+            trigger="http",
+            timeout_seconds=30,
+            memory_mb=256,
+            routes=routes("GET /metrics"),
         ),
         Function(
             "schedule_tick",

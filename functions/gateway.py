@@ -12,7 +12,7 @@ import flask
 from werkzeug import exceptions
 
 from common.errors import MethodNotAllowed, NotFound, PayloadTooLarge, SkiplockError
-from functions._http import error_response, settings
+from functions._http import configure_logs, error_response, settings
 from functions.catalog import CATALOG, Catalog, Function
 
 HTTP_ERRORS: dict[int, tuple[type[SkiplockError], str]] = {
@@ -67,4 +67,5 @@ def _message(exc: exceptions.HTTPException) -> str:
 
 def create_app() -> flask.Flask:
     """The gateway of every function in the catalog (gunicorn's entry point)."""
+    configure_logs()
     return create_gateway()

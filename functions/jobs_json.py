@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.dlq import DlqGroup
 from functions._http import iso
 
 MAX_JOB_ID = 2**63 - 1  # a BIGINT; a larger id cannot even be sent to the database
@@ -32,4 +33,12 @@ def attempt_json(attempt: dict[str, Any]) -> dict[str, Any]:
         **attempt,
         "started_at": iso(attempt["started_at"]),
         "ended_at": iso(attempt["ended_at"]),
+    }
+
+
+def dlq_group_json(group: DlqGroup) -> dict[str, Any]:
+    return {
+        **group.as_dict(),
+        "first_seen": iso(group.first_seen),
+        "last_seen": iso(group.last_seen),
     }

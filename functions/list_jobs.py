@@ -1,5 +1,5 @@
 """list_jobs: GET /jobs (filtered, newest first, keyset pages), GET /jobs/<id>, GET /recurring
-(the recurring schedules), and the API doc."""
+(the recurring schedules), GET /dlq (the DLQ grouped by error fingerprint), and the API doc."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import flask
 import functions_framework
 
+from common.dlq import dlq_groups
 from common.errors import NotFound, ValidationError
 from common.maintenance import JobFilter
 from common.queries import attempt_history, get_job
@@ -19,12 +20,14 @@ from common.queries import list_jobs as query_jobs
 from common.recurring import describe
 from common.states import Status
 from functions._http import engine, recurring_schedules, reject_unknown, respond, serve
-from functions.jobs_json import MAX_JOB_ID, attempt_json, job_json
+from functions.jobs_json import MAX_JOB_ID, attempt_json, dlq_group_json, job_json
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 LIST_PARAMETERS = ("status", "type", "queue", "limit", "cursor")
+DLQ_PARAMETERS = ("limit",)
+DEFAULT_DLQ_GROUPS = 100
 
 
 @functions_framework.http
@@ -42,6 +45,9 @@ def _route(request: flask.Request) -> flask.Response:
     if parts == ["recurring"]:
         reject_unknown(request.args, (), what="query parameter")
         return respond({"recurring": describe(engine(), recurring_schedules())})
+    if parts == ["dlq"]:
+        reject_unknown(request.args, DLQ_PARAMETERS, what="query parameter")
+        return _dlq(request.args)
     if parts == ["openapi.json"]:
         reject_unknown(request.args, (), what="query parameter")
         return respond(openapi_document())
@@ -62,6 +68,13 @@ def _list(args: Mapping[str, str]) -> flask.Response:
         rows, next_before = query_jobs(conn, where, limit=limit, before_id=before)
     next_cursor = None if next_before is None else str(next_before)
     return respond({"jobs": [job_json(row) for row in rows], "next_cursor": next_cursor})
+
+
+def _dlq(args: Mapping[str, str]) -> flask.Response:
+    limit = _limit(args.get("limit"), DEFAULT_DLQ_GROUPS)
+    with engine().connect() as conn:
+        groups = dlq_groups(conn, limit=limit)
+    return respond({"groups": [dlq_group_json(group) for group in groups]})
 
 
 def _one(raw_id: str) -> flask.Response:
@@ -93,9 +106,9 @@ def openapi_document() -> dict[str, Any]:
     return json.loads(OPENAPI_FILE.read_text())
 
 
-def _limit(raw: str | None) -> int:
+def _limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
     if raw is None or raw == "":
-        return DEFAULT_LIMIT
+        return default
     try:
         value = int(raw)
     except ValueError:

@@ -1,7 +1,8 @@
 """update_jobs: POST /jobs/update retries or cancels jobs by ids or by filter.
 
-A filter that names no status, type or queue would act on every job in the database, so it must
-say so: ``{"all": true}``. ``all`` with a narrowing field is refused rather than guessed at.
+A filter that names no status, type, queue or fingerprint would act on every job in the
+database, so it must say so: ``{"all": true}``. ``all`` with a narrowing field is refused rather
+than guessed at. ``fingerprint`` is a DLQ group's (GET /dlq).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from functions.list_jobs import parse_status
 ACTIONS = {"retry": retry_jobs, "cancel": cancel_jobs}
 MAX_IDS = 10_000
 FIELDS = ("action", "ids", "filter")
-FILTER_FIELDS = ("status", "type", "queue", "all")
+FILTER_FIELDS = ("status", "type", "queue", "fingerprint", "all")
 
 
 @functions_framework.http
@@ -52,7 +53,7 @@ def _update(request: flask.Request) -> flask.Response:
     if "ids" in body:
         updated = action(engine(), ids=_ids(body["ids"]))
     else:
-        updated = action(engine(), where=_filter(body["filter"]))
+        updated = action(engine(), where=parse_filter(body["filter"]))
     return respond({"updated": updated})
 
 
@@ -67,16 +68,19 @@ def _ids(raw: Any) -> list[int]:
     return raw
 
 
-def _filter(raw: Any) -> JobFilter:
+def parse_filter(raw: Any) -> JobFilter:
+    """The JobFilter a request's ``filter`` object asks for (the CLI builds one the same way)."""
     if not isinstance(raw, dict):
         raise ValidationError(
-            'filter must be an object with status, type, queue, or "all": true', field="filter"
+            'filter must be an object with status, type, queue, fingerprint, or "all": true',
+            field="filter",
         )
     reject_unknown(raw, FILTER_FIELDS, prefix="filter.")
     where = JobFilter(
         status=_filter_status(raw.get("status")),
         type=_filter_name(raw, "type"),
         queue=_filter_name(raw, "queue"),
+        fingerprint=_filter_name(raw, "fingerprint"),
     )
     _check_all(raw.get("all", False), narrowed=where != JobFilter())
     return where
@@ -92,7 +96,7 @@ def _filter_status(raw: Any) -> Status | None:
 
 
 def _filter_name(raw: dict[str, Any], name: str) -> str | None:
-    """filter.type or filter.queue; null and "" match any, as in GET /jobs."""
+    """filter.type, filter.queue or filter.fingerprint; null and "" match any, as in GET /jobs."""
     value = raw.get(name)
     if value is not None and not isinstance(value, str):
         raise ValidationError(f"filter.{name} must be a string", field=f"filter.{name}")
@@ -105,11 +109,13 @@ def _check_all(every: Any, *, narrowed: bool) -> None:
         raise ValidationError("filter.all must be true or false", field="filter.all")
     if every and narrowed:
         raise ValidationError(
-            "filter.all: true means every job; it cannot be given with status, type or queue",
+            "filter.all: true means every job; it cannot be given with status, type, queue or"
+            " fingerprint",
             field="filter.all",
         )
     if not every and not narrowed:
         raise ValidationError(
-            'this filter matches every job: give status, type or queue, or "all": true',
+            "this filter matches every job: give status, type, queue or fingerprint,"
+            ' or "all": true',
             field="filter",
         )

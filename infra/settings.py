@@ -108,6 +108,8 @@ CLOUD: dict[str, Parameter | Secret | Fixed] = {
     "RECURRING_FILE": PARAMETER,
     "WEBHOOK_SECRET": Secret("the HMAC-SHA256 key that signs completion webhooks"),
     "WEBHOOK_ALLOW_PRIVATE": PARAMETER,
+    "LOG_FORMAT": Parameter(allowed=("text", "json")),
+    "LOG_LEVEL": Parameter(allowed=("DEBUG", "INFO", "WARNING", "ERROR")),
 }
 
 

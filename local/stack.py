@@ -15,10 +15,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
+from common import logs
 from common.aws import prepare_local_cloud
 from common.config import Settings
 from common.db import migrate
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
     registry = build_registry(settings)
+    logs.configure(settings.log_format, settings.log_level)
     try:
         check_deployment(settings, registry)
         schedules = load(settings.recurring_file, registry)
@@ -70,16 +73,17 @@ def main(argv: list[str] | None = None) -> None:
     moto.start()
     migrate(settings.database_url)  # locally on every start; in the cloud, once per deploy
     prepare_local_cloud(settings)
-    gateway = _start_gateway(args.port, args.workers)
+    gateway = _start_gateway(args.port, args.workers, settings.log_format)
     base_url = f"http://{HOST}:{args.port}"
     _wait_until_up(base_url + "/openapi.json", gateway)
     cron = None
     if not args.no_cron:
-        cron = LocalCron(CATALOG, base_url, settings)
+        cron = LocalCron(CATALOG, base_url, settings, report=_reporter(settings))
         cron.start()
     _print_banner(settings, base_url, moto_url, cron is not None, len(schedules))
-    _wait_for_stop(gateway)
-    print("\nstopping ...", flush=True)
+    _wait_for_stop(gateway, _reporter(settings))
+    say = _reporter(settings)
+    say("stopping ...")
     if cron:
         cron.stop()
     gateway.terminate()
@@ -88,10 +92,17 @@ def main(argv: list[str] | None = None) -> None:
     except subprocess.TimeoutExpired:
         gateway.kill()
     moto.stop()
-    print("stopped", flush=True)
+    say("stopped")
 
 
-def _start_gateway(port: int, workers: int) -> subprocess.Popen[bytes]:
+def _reporter(settings: Settings) -> Callable[[str], None]:
+    """How the stack says what it does: printed for a person, or a JSON log line each."""
+    if settings.log_format == "json":
+        return logging.getLogger("skiplock.local").info
+    return lambda text: print(text, flush=True)
+
+
+def _start_gateway(port: int, workers: int, log_format: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -114,6 +125,8 @@ def _start_gateway(port: int, workers: int) -> subprocess.Popen[bytes]:
         "--log-level",
         "warning",
     ]
+    if log_format == "json":
+        command += ["--logger-class", "local.gunicorn_logs.JsonLogger"]
     return subprocess.Popen(command, cwd=REPO)
 
 
@@ -140,6 +153,8 @@ def _print_banner(
     lines = [
         "skiplock local stack is up",
         f"  API gateway   {base_url}   (try: curl {base_url}/jobs)",
+        f"  dashboard     {base_url}/dashboard",
+        f"  metrics       {base_url}/metrics",
         f"  OpenAPI       {base_url}/openapi.json",
         f"  database      {settings.database_url}",
         f"  moto (S3/SES) {moto_url}   bucket {settings.s3_bucket}, sender {settings.ses_sender}",
@@ -151,18 +166,18 @@ def _print_banner(
         "  auth          " + ("Bearer API_TOKEN required" if settings.api_token else "off"),
         "Ctrl-C stops everything.",
     ]
-    print("\n".join(lines), flush=True)
+    _reporter(settings)("\n".join(lines))
 
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_for_stop(gateway: subprocess.Popen[bytes]) -> None:
+def _wait_for_stop(gateway: subprocess.Popen[bytes], say: Callable[[str], None]) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         while gateway.poll() is None:
             time.sleep(0.5)
-        print(f"the gateway exited with code {gateway.returncode}", flush=True)
+        say(f"the gateway exited with code {gateway.returncode}")
     except KeyboardInterrupt:
         pass

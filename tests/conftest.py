@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from common import logs
 from common.db import make_engine
 from common.start_rule import durations
 from tests.databases import empty_tables, fresh_database, selected_backends
@@ -43,6 +44,13 @@ def fresh_durations() -> None:
     """Each test's worker ticks start from what the job types declare, not from what the
     process's earlier tests taught the start rule."""
     durations.forget()
+
+
+@pytest.fixture(autouse=True)
+def no_log_listener() -> Iterator[None]:
+    """A test that served a function (which configures logging) leaves no listener behind."""
+    yield
+    logs.reset()
 
 
 @pytest.fixture(scope="session")

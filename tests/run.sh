@@ -3,6 +3,7 @@
 # and PostgreSQL (127.0.0.1:5432, postgres); in CI (CI=true) their tests fail rather than skip.
 source "$(dirname "${BASH_SOURCE[0]}")/../local/bootstrap.sh"
 cd "$REPO"
+./tests/install_browser.sh  # the dashboard's browser tests drive Debian's chromium
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy"

@@ -193,3 +193,22 @@ def test_an_invalid_update_is_refused_with_400_naming_the_field(
     assert response.status_code == 400, response.text
     assert error_of(response)["field"] == field
     assert statuses(engine) == {failed: S.FAILED}
+
+
+def test_a_filter_by_fingerprint_retries_one_dlq_group(
+    functions: Functions, engine: Engine
+) -> None:
+    group = make_job(engine, S.DLQ, error_fingerprint="a" * 16)
+    other = make_job(engine, S.DLQ, error_fingerprint="b" * 16)
+
+    assert update(functions, {"action": "retry", "filter": {"fingerprint": "a" * 16}}) == 1
+    assert update(functions, {"action": "cancel", "filter": {"fingerprint": "b" * 16}}) == 1
+    assert statuses(engine) == {group: S.SCHEDULED, other: S.CANCELLED}
+
+
+def test_a_fingerprint_with_all_true_is_refused(functions: Functions, engine: Engine) -> None:
+    response = functions.update_jobs.post(
+        "/jobs/update", json={"action": "retry", "filter": {"fingerprint": "a", "all": True}}
+    )
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "filter.all"

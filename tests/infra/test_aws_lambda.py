@@ -5,6 +5,7 @@ functions-framework path does."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,16 @@ def scenario(ask: Ask) -> list[Answer]:
     call("POST", "/ticks/schedule", token=SCHEDULER_TOKEN, body={"budget_seconds": 5})
     call("POST", "/ticks/work", token=SCHEDULER_TOKEN, body={"budget_seconds": 3, "max_jobs": 3})
     call("GET", "/jobs")
+    call("GET", "/dlq")
+    call("GET", "/metrics")
+    call("GET", "/metrics", token=None)
     call("GET", "/openapi.json")
     call("GET", "/recurring")
+    # The dashboard keeps a session instead of a bearer token: without one it asks for it.
+    for page in ("", "/jobs", f"/jobs/{one['id']}", "/dlq", "/login"):
+        call("GET", "/dashboard" + page, token=None)
+    for action in ("login", "logout", "actions"):
+        call("POST", f"/dashboard/{action}", token=None)
     call("POST", "/jobs", token=None, body={"type": "noop"})
     call("POST", "/jobs", token="wrong", body={"type": "noop"})
     return answers
@@ -110,9 +119,7 @@ def test_the_scenario_covers_every_route() -> None:
 
 
 def _route_of(path: str) -> str:
-    if path.split("/")[-1].isdigit():
-        return "/jobs/{job_id}"
-    return path.replace("/queues/mail", "/queues/{queue}")
+    return re.sub(r"/\d+$", "/{job_id}", path).replace("/queues/mail", "/queues/{queue}")
 
 
 def test_a_base64_encoded_body_is_decoded(configured: Engine) -> None:

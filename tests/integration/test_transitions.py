@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from common import transitions as t
 from common.db import transaction, utcnow
 from common.errors import IllegalTransition, LeaseLost
+from common.fingerprint import fingerprint
 from common.models import jobs
 from common.states import TRANSITIONS, Status, check_transition
 from tests.factories import db_now, expire_lease, job_row, make_job
@@ -127,6 +128,8 @@ CASES = [
     Case("dead_letter", S.RUNNING, S.DLQ,
          lambda c, i: t.dead_letter(c, t.Finished(held(c, i), error="E: no", permanent=True)), {
              "last_error": lambda b, a, now: a["last_error"] == "E: no",
+             "error_fingerprint": lambda b, a, now: a["error_fingerprint"]
+             == fingerprint("noop", "E: no"),
              "finished_at": finished,
              "lease": cleared,
          }),
@@ -143,6 +146,8 @@ CASES = [
     }, columns={"started_at": None}),
     Case("recover_lease", S.RUNNING, S.DLQ, recover, {
         "last_error": lambda b, a, now: a["last_error"] == t.LEASE_EXPIRED,
+        "error_fingerprint": lambda b, a, now: a["error_fingerprint"]
+        == fingerprint("noop", t.LEASE_EXPIRED),
         "finished_at": finished,
         "lease": cleared,
     }, columns=EXHAUSTED),
@@ -150,13 +155,14 @@ CASES = [
          {"run_at": due_now, "max_attempts": same("max_attempts")}),
     Case("operator_retry", S.DLQ, S.SCHEDULED, lambda c, i: t.operator_retry(c, locked(c, i)), {
         "run_at": due_now,
+        "error_fingerprint": lambda b, a, now: a["error_fingerprint"] is None,
         "finished_at": unfinished,
         "max_attempts": lambda b, a, now: a["max_attempts"] == b["attempts"] + 1,
-    }, columns=EXHAUSTED),
+    }, columns={**EXHAUSTED, "error_fingerprint": "f" * 16}),
     *(
         Case("operator_cancel", src, S.CANCELLED,
              lambda c, i: t.operator_cancel(c, locked(c, i)), {"finished_at": finished})
-        for src in (S.CREATED, S.SCHEDULED, S.FAILED)
+        for src in (S.CREATED, S.SCHEDULED, S.FAILED, S.DLQ)
     ),
     *(
         Case("expire_past_deadline", src, S.CANCELLED,

@@ -1,0 +1,1 @@
+"""`skiplock`, the command line: the same rules and errors as the API, on DATABASE_URL."""
