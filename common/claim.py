@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, or_, select
+from sqlalchemy import Integer, Select, bindparam, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from common import transitions
 from common.db import Bind, run_in_transaction, utcnow
 from common.errors import LeaseLost
-from common.models import jobs
+from common.models import jobs, queue_settings
 from common.queue_controls import QueueControls, lock_allowance, read_controls, spend
 from common.states import Status
 from common.transitions import ClaimedJob, expire_past_deadline, release_unstarted, take_leases
@@ -49,10 +50,25 @@ def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) 
     would make MariaDB lock (and then skip) rows it rejects. The row is read anyway, so the
     query only says whether each candidate is past its deadline; ``claim_in`` cancels those.
     """
-    query = _due_in_claim_order(excluding)
+    query = _due_in_claim_order(excluding).add_columns(ANY_CONTROLS)
     if queues:
         query = query.where(jobs.c.queue.in_(queues))
     return _forcing(query, "ix_jobs_claim")
+
+
+# Whether any queue has stored controls, read with the claim itself: a claim where none has
+# them costs no round trip more than before queue controls existed.
+ANY_CONTROLS = exists(select(queue_settings.c.queue)).label("any_controls")
+
+
+@dataclass
+class ClaimMode:
+    """What a claimer (a worker tick) saw at its last claim: whether queue controls exist.
+
+    While none exist, a claim is one read of ix_jobs_claim that also says whether some have
+    appeared; once some exist, each claim reads them first and goes queue by queue."""
+
+    controlled: bool = False
 
 
 @lru_cache(maxsize=8)
@@ -130,17 +146,25 @@ def claim_in(
     queues: Sequence[str] | None = None,
     excluding: Collection[int] = (),
     declared: Mapping[str, QueueControls] | None = None,
+    mode: ClaimMode | None = None,
 ) -> list[ClaimedJob]:
     """``claim`` inside the caller's transaction (a worker records its last batch in it too).
 
     With no queue controls anywhere and no queues named, one read of ix_jobs_claim in claim
     order. Otherwise queue by queue, in random order so that no queue always comes first.
+    ``mode`` carries what the last claim saw to the next one (see ClaimMode).
     """
-    controls = read_controls(conn, declared)
-    if controls or queues:
-        rows = _queue_by_queue(conn, queues, controls, limit, list(excluding))
-    else:
-        rows = _candidates(conn, claim_query(None, bool(excluding)), limit, list(excluding))
+    mode = mode or ClaimMode()
+    excluded = list(excluding)
+    if not (queues or declared or mode.controlled):
+        rows = _candidates(conn, claim_query(None, bool(excluded)), limit, excluded)
+        mode.controlled = bool(rows) and rows[0].any_controls
+    if queues or declared or mode.controlled:
+        controls = read_controls(conn, declared)
+        mode.controlled = bool(controls)
+        # Rows the first read locked and this one leaves stay locked until the commit: only on
+        # the claim at which controls first appear.
+        rows = _queue_by_queue(conn, queues, controls, limit, excluded)
     return take_leases(conn, _in_time(conn, rows), worker_id=worker_id, lease_seconds=lease_seconds)
 
 

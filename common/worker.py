@@ -27,7 +27,7 @@ import pydantic
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from common.claim import claim_in, extend_lease, release
+from common.claim import ClaimMode, claim_in, extend_lease, release
 from common.config import DEFAULTS, Settings
 from common.db import ClockReading, run_in_transaction
 from common.errors import LeaseLost, PermanentJobError, ValidationError
@@ -137,6 +137,7 @@ class _Tick:
         self.options, self.clock = options, clock
         self.deadline = clock() + options.budget_seconds
         self.db_clock = ClockReading.take(conn, clock)  # attempts' times, on the database's
+        self.claim_mode = ClaimMode()  # whether queue controls exist, as of the last claim
         self.summary = TickSummary()
         self.pending: list[Finished] = []
         self.pending_since = 0.0
@@ -238,6 +239,7 @@ class _Tick:
             queues=self.options.queues,
             excluding=self.passed_over,
             declared=self.registry.queue_controls,
+            mode=self.claim_mode,
         )
 
         def both(conn: Connection) -> tuple[Recorded, list[ClaimedJob]]:

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import Engine, select
 
-from common.claim import claim
+from common.claim import ClaimMode, claim, claim_in
+from common.db import transaction
 from common.models import jobs, queue_changes
 from common.queue_controls import QueueControls, RateLimit, read_controls, set_controls
 from common.states import Status
@@ -135,3 +136,20 @@ def _statuses(engine: Engine, queue: str) -> Counter[str]:
     with engine.connect() as conn:
         rows = conn.execute(select(jobs.c.status).where(jobs.c.queue == queue)).scalars()
         return Counter(rows)
+
+
+def test_a_claimer_that_saw_no_controls_obeys_ones_set_since(engine: Engine) -> None:
+    """A tick keeps its ClaimMode from claim to claim: controls set meanwhile still count."""
+    make_jobs(engine, 3, queue="mail", priority=5)
+    make_jobs(engine, 3, queue="default")
+    mode = ClaimMode()
+
+    def take(limit: int) -> list[str]:
+        with transaction(engine) as conn:
+            jobs = claim_in(conn, worker_id="w1", limit=limit, lease_seconds=60, mode=mode)
+            return [job.queue for job in jobs]
+
+    assert take(1) == ["mail"] and mode.controlled is False
+    control(engine, "mail", paused=True)
+    assert take(10) == ["default"] * 3
+    assert mode.controlled is True
