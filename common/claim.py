@@ -15,6 +15,7 @@ from common import transitions
 from common.db import Bind, run_in_transaction, utcnow
 from common.errors import LeaseLost
 from common.models import jobs, queue_settings
+from common.queries import status_queues
 from common.queue_controls import QueueControls, lock_allowance, read_controls, spend
 from common.states import Status
 from common.transitions import ClaimedJob, expire_past_deadline, release_unstarted, take_leases
@@ -103,9 +104,8 @@ def _forcing(query: Select[Any], index: str) -> Select[Any]:
     return query
 
 
-QUEUES_WITH_SCHEDULED_JOBS = (
-    select(jobs.c.queue).where(jobs.c.status == Status.SCHEDULED).group_by(jobs.c.queue)
-)
+def _queues_with_scheduled_jobs(conn: Connection) -> list[str]:
+    return [queue for status, queue in status_queues(conn) if status == Status.SCHEDULED]
 
 
 def claim(
@@ -192,7 +192,7 @@ def _queue_by_queue(
     limit: int,
     excluded: list[int],
 ) -> list[Any]:
-    names = list(queues) if queues else list(conn.execute(QUEUES_WITH_SCHEDULED_JOBS).scalars())
+    names = list(queues) if queues else _queues_with_scheduled_jobs(conn)
     names = _claim_order([name for name in names if not controls.get(name, OPEN).paused], controls)
     rows: list[Any] = []
     for queue in names:

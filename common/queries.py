@@ -100,8 +100,10 @@ MYSQL = ("mysql", "mariadb")
 def status_queues(conn: Connection) -> list[tuple[str, str]]:
     """Every (status, queue) that has jobs. MariaDB and MySQL read one entry of
     ix_jobs_status_queue per pair (a loose index scan): no WHERE, which would stop that."""
-    query = select(jobs.c.status, jobs.c.queue).group_by(jobs.c.status, jobs.c.queue)
-    return [(status, queue) for status, queue in conn.execute(query)]
+    return [(status, queue) for status, queue in conn.execute(STATUS_QUEUES)]
+
+
+STATUS_QUEUES = select(jobs.c.status, jobs.c.queue).group_by(jobs.c.status, jobs.c.queue)
 
 
 MAX_MERGED_QUEUES = 50

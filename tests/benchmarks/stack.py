@@ -23,9 +23,16 @@ LOGS = REPO / "build" / "benchmarks"
 
 
 def server_env(**overrides: str) -> dict[str, str]:
-    """The environment of a served function: the benchmark database, no auth, built-in types."""
+    """The environment of a served function: the benchmark database, no auth, built-in types,
+    and LOG_LEVEL=WARNING: at INFO every job's two transitions are two log lines, work the
+    earlier runs did not do, and that a deployment chooses (tests/benchmarks/analysis.md)."""
     env = {k: v for k, v in os.environ.items() if k not in {"API_TOKEN", "SCHEDULER_TOKEN"}}
-    env.update(DATABASE_URL=MARIADB_URL, BUILTIN_JOB_TYPES="true", PYTHONPATH=str(REPO))
+    env.update(
+        DATABASE_URL=MARIADB_URL,
+        BUILTIN_JOB_TYPES="true",
+        PYTHONPATH=str(REPO),
+        LOG_LEVEL="WARNING",
+    )
     env.update(overrides)
     return env
 

@@ -42,13 +42,13 @@ def test_the_cloud_table_maps_exactly_the_readme_settings() -> None:
 
 
 def test_a_setting_added_to_config_alone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    names = (*cloud.setting_names(), "LOG_FORMAT")
+    names = (*cloud.setting_names(), "NEW_SETTING")
     monkeypatch.setattr(cloud, "setting_names", lambda: names)
-    with pytest.raises(ValueError, match=r"add \['LOG_FORMAT'\]"):
+    with pytest.raises(ValueError, match=r"add \['NEW_SETTING'\]"):
         cloud.check()
-    with pytest.raises(ValueError, match="LOG_FORMAT"):
+    with pytest.raises(ValueError, match="NEW_SETTING"):
         generator.build(CATALOG)
-    with pytest.raises(ValueError, match="LOG_FORMAT"):
+    with pytest.raises(ValueError, match="NEW_SETTING"):
         definitions.settings_config()
 
 
