@@ -18,14 +18,14 @@ while its jobs are claimed, so the limits hold across any number of concurrent t
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, TypeGuard
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -152,16 +152,10 @@ def set_controls(bind: Bind, queue: str, controls: QueueControls, changed_by: st
 
     def store(conn: Connection) -> None:
         values = {
-            "paused": controls.paused,
-            "max_running": controls.max_running,
-            "max_running_per_key": controls.max_running_per_key,
-            "rate_per_second": controls.rate_limit and controls.rate_limit.per_second,
-            "rate_burst": controls.rate_limit and controls.rate_limit.burst,
+            **_row_values(controls, changed_by),
             # a new or changed limit starts with a full bucket
             "tokens": controls.rate_limit and float(controls.rate_limit.burst),
             "tokens_at": utcnow(),
-            "updated_at": utcnow(),
-            "updated_by": changed_by,
         }
         held = select(queue_settings.c.queue).where(queue_settings.c.queue == queue)
         if conn.execute(held.with_for_update()).first() is None:
@@ -175,11 +169,39 @@ def set_controls(bind: Bind, queue: str, controls: QueueControls, changed_by: st
                 queue=queue,
                 changed_at=utcnow(),
                 changed_by=changed_by,
-                controls=json.loads(json.dumps(controls.as_json())),
+                controls=controls.as_json(),
             )
         )
 
     run_in_transaction(bind, store)
+
+
+def set_paused(
+    bind: Bind,
+    queue: str,
+    paused: bool,
+    changed_by: str,
+    declared: Mapping[str, QueueControls] | None = None,
+) -> QueueControls:
+    """Pause or resume ``queue``, keeping its other controls; returns what is stored now."""
+    with bind.connect() if isinstance(bind, Engine) else nullcontext(bind) as conn:
+        current = read_controls(conn, declared).get(queue, QueueControls())
+    changed = replace(current, paused=paused)
+    set_controls(bind, queue, changed, changed_by)
+    return changed
+
+
+def _row_values(controls: QueueControls, changed_by: str) -> dict[str, Any]:
+    rate = controls.rate_limit
+    return {
+        "paused": controls.paused,
+        "max_running": controls.max_running,
+        "max_running_per_key": controls.max_running_per_key,
+        "rate_per_second": rate and rate.per_second,
+        "rate_burst": rate and rate.burst,
+        "updated_at": utcnow(),
+        "updated_by": changed_by,
+    }
 
 
 def _from_row(row: Any) -> QueueControls:
@@ -286,16 +308,7 @@ def _make_row(conn: Connection, queue: str, controls: QueueControls) -> None:
     try:
         with conn.begin_nested():
             conn.execute(
-                insert(queue_settings).values(
-                    queue=queue,
-                    paused=controls.paused,
-                    max_running=controls.max_running,
-                    max_running_per_key=controls.max_running_per_key,
-                    rate_per_second=controls.rate_limit and controls.rate_limit.per_second,
-                    rate_burst=controls.rate_limit and controls.rate_limit.burst,
-                    updated_at=utcnow(),
-                    updated_by=DECLARED,
-                )
+                insert(queue_settings).values(queue=queue, **_row_values(controls, DECLARED))
             )
     except IntegrityError:
         pass

@@ -7,7 +7,6 @@ instance sees a change at its next claim; each change is audited in ``queue_chan
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 import flask
@@ -15,7 +14,7 @@ import functions_framework
 
 from common.enqueue import NAME
 from common.errors import NotFound, ValidationError
-from common.queue_controls import QueueControls, queue_overview, read_controls, set_controls
+from common.queue_controls import QueueControls, queue_overview, set_controls, set_paused
 from functions._http import engine, json_body, registry, reject_unknown, respond, serve
 
 log = logging.getLogger("skiplock.queues")
@@ -54,16 +53,22 @@ def _put(request: flask.Request, queue: str) -> flask.Response:
 
 def _pause(request: flask.Request, queue: str, paused: bool) -> flask.Response:
     json_body(request, optional=True)  # none expected; a body still has to be valid
-    with engine().connect() as conn:
-        current = read_controls(conn, registry().queue_controls).get(queue, QueueControls())
-    return _store(request, queue, replace(current, paused=paused))
+    changed_by = _who(request)
+    controls = set_paused(engine(), queue, paused, changed_by, registry().queue_controls)
+    log.info("queue %s controls set by %s: %s", queue, changed_by, controls.as_json())
+    return respond(_one(queue))
 
 
 def _store(request: flask.Request, queue: str, controls: QueueControls) -> flask.Response:
-    changed_by = f"api {request.remote_addr or 'unknown'}"
+    changed_by = _who(request)
     set_controls(engine(), queue, controls, changed_by)
     log.info("queue %s controls set by %s: %s", queue, changed_by, controls.as_json())
     return respond(_one(queue))
+
+
+def _who(request: flask.Request) -> str:
+    """Who changed the controls, for the audit: the API and the caller's address."""
+    return f"api {request.remote_addr or 'unknown'}"
 
 
 def _one(queue: str) -> dict[str, Any]:

@@ -13,13 +13,15 @@ import jinja2
 
 from common import stats
 from common.dlq import dlq_groups
+from common.enqueue import NAME
 from common.errors import NotFound, ValidationError
 from common.maintenance import JobFilter, cancel_jobs, retry_jobs
 from common.outputs import output_of
 from common.queries import attempt_history, get_job, list_jobs, newer_jobs
+from common.queue_controls import read_controls, set_paused
 from common.states import Status
 from common.transitions import CANCELLABLE, RETRYABLE
-from functions._http import engine, reject_unknown, settings
+from functions._http import engine, registry, reject_unknown, settings
 from functions.dashboard.chart import throughput_chart
 from functions.dashboard.session import Session
 from functions.jobs_json import MAX_JOB_ID
@@ -28,9 +30,10 @@ from functions.update_jobs import parse_filter
 
 PAGE_SIZE = 50
 LIST_PARAMETERS = ("status", "queue", "type", "before", "after", "limit")
-NOTICE_PARAMETERS = ("done", "updated")
+NOTICE_PARAMETERS = ("done", "updated", "queue")
 ACTIONS = {"retry": retry_jobs, "cancel": cancel_jobs}
-DONE = {"retry": "retried", "cancel": "cancelled"}
+QUEUE_ACTIONS = {"pause": True, "resume": False}  # paused, after the action
+DONE = {"retry": "retried", "cancel": "cancelled", "pause": "paused", "resume": "resumed"}
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
@@ -61,10 +64,12 @@ def overview(request: flask.Request, session: Session) -> flask.Response:
     with engine().connect() as conn:
         queues = stats.overview(conn)
         chart = throughput_chart(stats.throughput(conn))
+        controls = read_controls(conn, registry().queue_controls)
     return render(
         "overview.html",
         session,
         queues=queues,
+        controls=controls,
         chart=chart,
         cap=stats.COUNT_CAP,
         notice=_notice(request),
@@ -135,9 +140,13 @@ def act(request: flask.Request) -> flask.Response:
     """POST /dashboard/actions: retry or cancel the jobs ``ids`` or a DLQ group's
     ``fingerprint``, through the guarded operations of POST /jobs/update."""
     form = request.form
+    if form.get("action") in QUEUE_ACTIONS:
+        return _pause_or_resume(request)
     action = ACTIONS.get(form.get("action", ""))
     if action is None:
-        raise ValidationError('action must be "retry" or "cancel"', field="action")
+        raise ValidationError(
+            'action must be "retry", "cancel", "pause" or "resume"', field="action"
+        )
     ids, fingerprint = form.get("ids", "").strip(), form.get("fingerprint", "").strip()
     if bool(ids) == bool(fingerprint):
         raise ValidationError("give either ids or fingerprint", field="ids")
@@ -150,6 +159,18 @@ def act(request: flask.Request) -> flask.Response:
     return redirect(f"{back}{'&' if '?' in back else '?'}{notice}")
 
 
+def _pause_or_resume(request: flask.Request) -> flask.Response:
+    """Pause or resume the form's ``queue`` (its other controls stay), as PUT /queues does."""
+    form = request.form
+    queue = form.get("queue", "")
+    if not NAME.fullmatch(queue):
+        raise ValidationError("queue must be 1-64 letters, digits or _.:-", field="queue")
+    who = f"dashboard {request.remote_addr or 'unknown'}"
+    set_paused(engine(), queue, QUEUE_ACTIONS[form["action"]], who, registry().queue_controls)
+    notice = urlencode({"done": form["action"], "queue": queue})
+    return redirect(f"/dashboard?{notice}")
+
+
 def redirect(url: str) -> flask.Response:
     """303 See Other: after a POST, the browser GETs ``url``."""
     return flask.Response(status=303, headers={"Location": url})
@@ -157,6 +178,8 @@ def redirect(url: str) -> flask.Response:
 
 def _notice(request: flask.Request) -> str | None:
     done, updated = request.args.get("done"), request.args.get("updated", "")
+    if done in QUEUE_ACTIONS and NAME.fullmatch(request.args.get("queue", "")):
+        return f"{DONE[done]} queue {request.args['queue']}"
     if done not in DONE or not updated.isdigit():
         return None
     return f"{DONE[done]} {updated} job{'' if updated == '1' else 's'}"

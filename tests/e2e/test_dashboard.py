@@ -24,10 +24,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from common.db import make_engine
 from common.fingerprint import fingerprint
+from common.models import queue_settings
 from common.states import Status
 from tests.e2e.stack import LocalStack, stack_on_empty_mariadb
 from tests.factories import make_jobs, statuses
@@ -257,6 +258,33 @@ def test_retry_a_dlq_group_by_its_fingerprint(
     assert not now_present(browser, By.ID, group)
     after = statuses(engine)
     assert {after[i] for i in alike} == {S.SCHEDULED} and {after[i] for i in other} == {S.DLQ}
+
+
+def test_pause_and_resume_a_queue_from_the_overview(
+    browser: WebDriver, stack: LocalStack, engine: Engine
+) -> None:
+    submit(stack, type="noop", queue="ctl")
+    log_in(browser, stack)
+    open_page(browser, stack, "/dashboard")
+    row = 'tr[data-queue="ctl"]'
+
+    follow(browser, By.CSS_SELECTOR, f'{row} button[data-action="pause"]')
+    assert browser.find_element(By.ID, "notice").text == "paused queue ctl"
+    assert browser.find_element(By.CSS_SELECTOR, f'{row} [data-field="paused"]').text == "paused"
+    assert _paused(engine, "ctl") is True
+    status, summary = stack.call("POST", "/ticks/work", {"budget_seconds": 1, "queues": ["ctl"]})
+    assert (status, summary["claimed"]) == (200, 0)  # a paused queue is not claimed
+
+    follow(browser, By.CSS_SELECTOR, f'{row} button[data-action="resume"]')
+    assert browser.find_element(By.ID, "notice").text == "resumed queue ctl"
+    assert not now_present(browser, By.CSS_SELECTOR, f'{row} [data-field="paused"]')
+    assert _paused(engine, "ctl") is False
+
+
+def _paused(engine: Engine, queue: str) -> bool:
+    with engine.connect() as conn:
+        found = select(queue_settings.c.paused).where(queue_settings.c.queue == queue)
+        return bool(conn.execute(found).scalar_one())
 
 
 def test_a_script_in_a_payload_or_an_error_is_shown_never_run(
