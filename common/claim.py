@@ -38,23 +38,20 @@ CANDIDATE_COLUMNS = (
 KEY_ROUNDS = 5  # a per-key limited claim reads again past saturated keys at most this often
 
 
-@lru_cache(maxsize=64)  # one per set of queues a worker asks for; bounded all the same
-def claim_query(queues: tuple[str, ...] | None = None, excluding: bool = False) -> Select[Any]:
+@lru_cache(maxsize=2)
+def claim_query(excluding: bool = False) -> Select[Any]:
     """The claim's candidates: due SCHEDULED jobs in claim order, locked, skipping locked ones.
 
-    Built once per set of queues; run with the bind parameter ``limit`` (and ``excluded``, ids
-    the claimer does not want, if ``excluding``). It must read ix_jobs_claim in index order
-    (tests/integration/test_claim_plan.py checks). Claims that name queues go queue by queue
-    through ``queue_claim_query``; this one with ``queues`` is kept for comparison.
+    Run with the bind parameter ``limit`` (and ``excluded``, ids the claimer does not want, if
+    ``excluding``). It must read ix_jobs_claim in index order (tests/integration/
+    test_claim_plan.py checks). Claims that name queues, or that queue controls apply to, go
+    queue by queue through ``queue_claim_query``.
 
     The deadline is not in its WHERE clause: a condition on a column outside ix_jobs_claim
     would make MariaDB lock (and then skip) rows it rejects. The row is read anyway, so the
     query only says whether each candidate is past its deadline; ``claim_in`` cancels those.
     """
-    query = _due_in_claim_order(excluding).add_columns(ANY_CONTROLS)
-    if queues:
-        query = query.where(jobs.c.queue.in_(queues))
-    return _forcing(query, "ix_jobs_claim")
+    return _forcing(_due_in_claim_order(excluding).add_columns(ANY_CONTROLS), "ix_jobs_claim")
 
 
 # Whether any queue has stored controls, read with the claim itself: a claim where none has
@@ -157,8 +154,8 @@ def claim_in(
     mode = mode or ClaimMode()
     excluded = list(excluding)
     if not (queues or declared or mode.controlled):
-        rows = _candidates(conn, claim_query(None, bool(excluded)), limit, excluded)
-        mode.controlled = bool(rows) and rows[0].any_controls
+        rows = _candidates(conn, claim_query(bool(excluded)), limit, excluded)
+        mode.controlled = bool(rows and rows[0].any_controls)
     if queues or declared or mode.controlled:
         controls = read_controls(conn, declared)
         mode.controlled = bool(controls)

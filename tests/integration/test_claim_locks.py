@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from common.claim import claim, claim_in
 from common.db import transaction
+from common.models import jobs
 from common.states import Status
 from tests.factories import make_jobs
 
@@ -53,6 +54,7 @@ def test_the_old_single_query_claim_with_a_queue_filter_locked_the_other_queue(
     make_jobs(mariadb_engine, 20, queue="c", priority=10)
     make_jobs(mariadb_engine, 20, queue="a")
     with mariadb_engine.connect() as first, first.begin():
-        rows = first.execute(claim_query(("a",)), {"limit": 5}).all()
+        old_claim = claim_query().where(jobs.c.queue.in_(["a"]))  # the filter in one query
+        rows = first.execute(old_claim, {"limit": 5}).all()
         assert len(rows) == 5
         assert rows_locked(first) >= 2 * (20 + 5)  # every c job it read past, and its own
