@@ -321,17 +321,32 @@ def queue_overview(
     conn: Connection, declared: Mapping[str, QueueControls] | None = None
 ) -> list[dict[str, Any]]:
     """Every queue that has jobs or controls: its jobs counted by status, and its controls."""
-    counts: dict[str, dict[str, int]] = {}
-    by_status = select(jobs.c.queue, jobs.c.status, func.count()).group_by(
-        jobs.c.status, jobs.c.queue
-    )
-    for queue, status, n in conn.execute(by_status):
-        counts.setdefault(queue, {})[status] = int(n)
+    counts = _counts(conn)
     controls = read_controls(conn, declared)
     return [
         queue_json(name, controls.get(name, QueueControls()), counts.get(name, {}))
         for name in sorted(set(counts) | set(controls))
     ]
+
+
+def one_queue(
+    conn: Connection, queue: str, declared: Mapping[str, QueueControls] | None = None
+) -> dict[str, Any]:
+    """``queue`` as queue_overview shows it, counting only its own jobs."""
+    controls = read_controls(conn, declared).get(queue, QueueControls())
+    return queue_json(queue, controls, _counts(conn, queue).get(queue, {}))
+
+
+def _counts(conn: Connection, queue: str | None = None) -> dict[str, dict[str, int]]:
+    by_status = select(jobs.c.queue, jobs.c.status, func.count()).group_by(
+        jobs.c.status, jobs.c.queue
+    )
+    if queue is not None:
+        by_status = by_status.where(jobs.c.queue == queue)
+    counts: dict[str, dict[str, int]] = {}
+    for name, status, n in conn.execute(by_status):
+        counts.setdefault(name, {})[status] = int(n)
+    return counts
 
 
 def queue_json(name: str, controls: QueueControls, counts: Mapping[str, int]) -> dict[str, Any]:

@@ -14,7 +14,13 @@ import functions_framework
 
 from common.enqueue import NAME
 from common.errors import NotFound, ValidationError
-from common.queue_controls import QueueControls, queue_overview, set_controls, set_paused
+from common.queue_controls import (
+    QueueControls,
+    one_queue,
+    queue_overview,
+    set_controls,
+    set_paused,
+)
 from functions._http import engine, json_body, registry, reject_unknown, respond, serve
 
 log = logging.getLogger("skiplock.queues")
@@ -33,10 +39,10 @@ def _route(request: flask.Request) -> flask.Response:
     if parts == ["queues"] and request.method == "GET":
         return _list()
     if len(parts) == 2 and parts[0] == "queues" and request.method == "PUT":
-        return _put(request, _queue_name(parts[1]))
+        return _put(request, parse_queue_name(parts[1]))
     shortcut = len(parts) == 3 and parts[0] == "queues" and parts[2] in SHORTCUTS
     if shortcut and request.method == "POST":
-        return _pause(request, _queue_name(parts[1]), SHORTCUTS[parts[2]])
+        return _pause(request, parse_queue_name(parts[1]), SHORTCUTS[parts[2]])
     raise NotFound(f"no such path {request.method} {request.path}", field="path")
 
 
@@ -73,11 +79,11 @@ def _who(request: flask.Request) -> str:
 
 def _one(queue: str) -> dict[str, Any]:
     with engine().connect() as conn:
-        listed = queue_overview(conn, registry().queue_controls)
-    return next(entry for entry in listed if entry["queue"] == queue)
+        return one_queue(conn, queue, registry().queue_controls)
 
 
-def _queue_name(raw: str) -> str:
+def parse_queue_name(raw: str) -> str:
+    """A queue name from a path or a form; 400 naming ``queue`` if it is not one."""
     if not NAME.fullmatch(raw):
         raise ValidationError("queue must be 1-64 letters, digits or _.:-", field="queue")
     return raw

@@ -26,6 +26,7 @@ from functions.dashboard.chart import throughput_chart
 from functions.dashboard.session import Session
 from functions.jobs_json import MAX_JOB_ID
 from functions.list_jobs import MAX_LIMIT, parse_status
+from functions.queues import parse_queue_name
 from functions.update_jobs import parse_filter
 
 PAGE_SIZE = 50
@@ -162,9 +163,7 @@ def act(request: flask.Request) -> flask.Response:
 def _pause_or_resume(request: flask.Request) -> flask.Response:
     """Pause or resume the form's ``queue`` (its other controls stay), as PUT /queues does."""
     form = request.form
-    queue = form.get("queue", "")
-    if not NAME.fullmatch(queue):
-        raise ValidationError("queue must be 1-64 letters, digits or _.:-", field="queue")
+    queue = parse_queue_name(form.get("queue", ""))
     who = f"dashboard {request.remote_addr or 'unknown'}"
     set_paused(engine(), queue, QUEUE_ACTIONS[form["action"]], who, registry().queue_controls)
     notice = urlencode({"done": form["action"], "queue": queue})
