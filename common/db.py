@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pymysql.converters
-from sqlalchemy import ColumnElement, DateTime, Engine, create_engine, event, select
+from sqlalchemy import ColumnElement, DateTime, Engine, Select, create_engine, event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -120,6 +120,20 @@ class ClockReading:
     def at(self, moment: float) -> datetime:
         """The database's time at the local clock's ``moment``."""
         return self.database + timedelta(seconds=moment - self.local)
+
+
+def force_index(query: Select[Any], index: str) -> Select[Any]:
+    """``query`` made to read the jobs table through ``index`` on MySQL/MariaDB.
+
+    A locking read must read an index that holds every one of its conditions: InnoDB keeps
+    the lock of each row it reads and rejects, until commit. Left to itself, MariaDB picks
+    by its estimates, which on a small or skewed table name another index.
+    """
+    from common.models import jobs  # models import this module
+
+    for dialect in ("mysql", "mariadb"):
+        query = query.with_hint(jobs, f"FORCE INDEX ({index})", dialect)
+    return query
 
 
 def micros(seconds: float) -> int:
