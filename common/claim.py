@@ -12,7 +12,7 @@ from sqlalchemy import Integer, Select, bindparam, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from common import transitions
-from common.db import Bind, run_in_transaction, utcnow
+from common.db import Bind, force_index, run_in_transaction, utcnow
 from common.errors import LeaseLost
 from common.models import jobs, queue_settings
 from common.queries import status_queues
@@ -97,9 +97,7 @@ def _due_in_claim_order(excluding: bool) -> Select[Any]:
 
 def _forcing(query: Select[Any], index: str) -> Select[Any]:
     # On a small table MariaDB prefers ix_jobs_due and a filesort, which locks every due row.
-    for dialect in ("mysql", "mariadb"):
-        query = query.with_hint(jobs, f"FORCE INDEX ({index})", dialect)
-    return query
+    return force_index(query, index)
 
 
 def _queues_with_scheduled_jobs(conn: Connection) -> list[str]:
