@@ -1,7 +1,7 @@
 """The retry decision: after an attempt fails, how long the job waits, or that it is dead.
 
-Finishing a failed attempt, recovering an expired lease and counting a tick's outcomes all
-ask ``decide``; nothing else decides whether a job is retried.
+Finishing a failed attempt and counting a tick's outcomes ask ``decide``, recovering an expired
+lease asks ``decide_lost``; nothing else decides whether a job is retried.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ class BackoffPolicy:
 
 @dataclass(frozen=True)
 class Retry:
-    """Run the job again after ``delay_seconds``."""
+    """Run the job again after ``delay_seconds``. An ``uncounted`` retry also allows one
+    attempt more: the lost attempt may never have begun (``decide_lost``)."""
 
     delay_seconds: float
+    uncounted: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,33 @@ def decide(
     if seconds_to_deadline is not None and retry.delay_seconds >= seconds_to_deadline:
         return PastDeadline()
     return retry
+
+
+# A job whose worker stopped before writing its attempt's start is given its attempt back this
+# many times; past that, such a loss counts like any other, so that a job that kills its worker
+# at once every time still reaches the DLQ.
+UNCOUNTED_LOSSES = 3
+
+
+def decide_lost(
+    attempt: int,
+    max_attempts: int,
+    *,
+    start_written: bool,
+    uncounted_before: int,
+    seconds_to_deadline: float | None = None,
+) -> Decision:
+    """What happens to a job whose lease expired during attempt number ``attempt``.
+
+    A worker writes an attempt's start only once it has run for a moment (common/worker.py),
+    so a worker that died before then cannot say whether the attempt began: it may have been
+    claimed and never started. Such a loss is recorded but does not use up an attempt (up to
+    UNCOUNTED_LOSSES times): a job is never dead-lettered for attempts it may never have made.
+    """
+    if start_written or uncounted_before >= UNCOUNTED_LOSSES:
+        return decide(
+            attempt, max_attempts, Outcome.LEASE_EXPIRED, seconds_to_deadline=seconds_to_deadline
+        )
+    if seconds_to_deadline is not None and seconds_to_deadline <= 0:
+        return PastDeadline()
+    return Retry(0.0, uncounted=True)

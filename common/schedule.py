@@ -70,9 +70,10 @@ EXPIRED_LEASES = force_index(
 def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     """Treat up to ``limit`` RUNNING jobs whose lease has expired as failed attempts.
 
-    A started attempt is recorded as ``lease_expired``; the job is SCHEDULED again at once (the
-    lease already made it wait), or goes to the DLQ when it has no attempts left. A job that
-    was claimed but never started is SCHEDULED again without using an attempt.
+    Each lost attempt is recorded as ``lease_expired``; the job is SCHEDULED again at once (the
+    lease already made it wait), or goes to the DLQ when it has no attempts left. An attempt
+    whose start was never written may not have begun, and is given back (common/retry.py
+    decide_lost).
     """
 
     def work(conn: Connection) -> Recovered:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     case,
+    func,
     insert,
     literal,
     null,
@@ -45,12 +46,16 @@ from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
 from common.fingerprint import fingerprint
 from common.models import job_attempts, jobs
-from common.retry import DeadLetter, Decision, PastDeadline, Retry, decide
+from common.retry import DeadLetter, Decision, Retry, decide_lost
 from common.states import Outcome, Status, check_transition
 from common.webhooks import enqueue_deliveries
 
 S = Status
 LEASE_EXPIRED = "lease expired: the worker stopped before finishing the attempt"
+START_UNKNOWN = (
+    "lease expired: the worker stopped before writing this attempt's start, so it may never "
+    "have begun; the attempt is given back"
+)
 DEADLINE_PASSED = "deadline passed: not started by its not_after"
 # The columns a caller selects (FOR UPDATE) to hand rows to the transitions that take rows.
 REF_COLUMNS = (
@@ -256,46 +261,85 @@ def _end_attempt(
 
 def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
     """Recover locked RUNNING jobs whose lease expired (rows carry REF_COLUMNS, max_attempts,
-    started_at, not_after and the database's ``now``). A started attempt counts as failed:
-    retried, dead-lettered or (past its deadline) cancelled as the retry decision says. A job
-    that was claimed but never started goes back as if never claimed."""
-    unstarted = [row for row in expired if row.started_at is None]
-    started = [row for row in expired if row.started_at is not None]
-    decided = {row.id: _lease_expired_decision(row) for row in started}
-    dead = [row for row in started if isinstance(decided[row.id], DeadLetter)]
-    late = [row for row in started if isinstance(decided[row.id], PastDeadline)]
-    retry = [row for row in started if isinstance(decided[row.id], Retry)]
-    if started:
-        ids = [row.id for row in started]
-        conn.execute(_LEASE_EXPIRED_ATTEMPTS, {"ids": ids, "error": LEASE_EXPIRED})
+    started_at, not_after and the database's ``now``). Each lost attempt is recorded
+    (``lease_expired``) and the job retried, dead-lettered or (past its deadline) cancelled as
+    the retry decision says (decide_lost). An attempt whose start was never written may not
+    have begun: its row has no start, and the job gets that attempt back."""
+    uncounted_before = _uncounted_losses(conn, [row for row in expired if row.started_at is None])
+    decided = {row.id: _lease_expired_decision(row, uncounted_before) for row in expired}
+
+    groups: dict[str, list[Any]] = {"retry": [], "given_back": [], "dead": [], "late": []}
+    for row in expired:
+        groups[_group(decided[row.id])].append(row)
+    retry, given_back, dead, late = (
+        groups[name] for name in ("retry", "given_back", "dead", "late")
+    )
+    _record_lost_attempts(conn, [row for row in expired if row not in given_back], LEASE_EXPIRED)
+    _record_lost_attempts(conn, given_back, START_UNKNOWN)
     lost = {"last_error": LEASE_EXPIRED, **_END_LEASE}
     late_error = f"{DEADLINE_PASSED}: its retry would start after it; {LEASE_EXPIRED}"
     _expect_all(_by_ids(conn, _RECOVER_RETRY, retry, **lost), retry)
+    back = {**lost, "last_error": START_UNKNOWN}
+    _expect_all(_by_ids(conn, _RECOVER_GIVEN_BACK, given_back, **back), given_back)
     for job_type, of_type in _by_type(dead).items():
         dlq_key = fingerprint(job_type, LEASE_EXPIRED)
         moved = _by_ids(conn, _RECOVER_DEAD, of_type, error_fingerprint=dlq_key, **lost)
         _expect_all(moved, of_type)
     _expect_all(_by_ids(conn, _RECOVER_LATE, late, **{**lost, "last_error": late_error}), late)
-    _expect_all(_by_ids(conn, _RECOVER_UNSTARTED, unstarted), unstarted)
     _report_terminal(conn, [row.id for row in dead + late if row.callback_url is not None])
     _publish(
         conn,
         lambda: (
-            [_row_event("recover_lease", row, S.SCHEDULED, Outcome.LEASE_EXPIRED) for row in retry]
+            [
+                _row_event("recover_lease", row, S.SCHEDULED, Outcome.LEASE_EXPIRED)
+                for row in retry + given_back
+            ]
             + [_row_event("recover_lease", row, S.DLQ, Outcome.LEASE_EXPIRED) for row in dead]
             + [_row_event("recover_lease", row, S.CANCELLED, Outcome.LEASE_EXPIRED) for row in late]
-            + [_row_event("recover_lease", row, S.SCHEDULED) for row in unstarted]
         ),
     )
     return Recovered(
-        rescheduled=len(retry) + len(unstarted), dead_lettered=len(dead), cancelled=len(late)
+        rescheduled=len(retry) + len(given_back), dead_lettered=len(dead), cancelled=len(late)
     )
 
 
-def _lease_expired_decision(row: Any) -> Decision:
+def _group(decision: Decision) -> str:
+    if isinstance(decision, Retry):
+        return "given_back" if decision.uncounted else "retry"
+    return "dead" if isinstance(decision, DeadLetter) else "late"
+
+
+def _record_lost_attempts(conn: Connection, rows: Sequence[Any], error: str) -> None:
+    if rows:
+        conn.execute(_LEASE_EXPIRED_ATTEMPTS, {"ids": [row.id for row in rows], "error": error})
+
+
+def _uncounted_losses(conn: Connection, rows: Sequence[Any]) -> dict[int, int]:
+    """How many attempts of each job were lost before their start was written."""
+    if not rows:
+        return {}
+    query = (
+        select(job_attempts.c.job_id, func.count())
+        .where(
+            job_attempts.c.job_id.in_([row.id for row in rows]),
+            job_attempts.c.outcome == Outcome.LEASE_EXPIRED,
+            job_attempts.c.started_at.is_(None),
+        )
+        .group_by(job_attempts.c.job_id)
+    )
+    return {job_id: count for job_id, count in conn.execute(query).all()}
+
+
+def _lease_expired_decision(row: Any, uncounted_before: dict[int, int]) -> Decision:
     not_after, now = getattr(row, "not_after", None), getattr(row, "now", None)
     left = None if not_after is None or now is None else (not_after - now).total_seconds()
-    return decide(row.attempts, row.max_attempts, Outcome.LEASE_EXPIRED, seconds_to_deadline=left)
+    return decide_lost(
+        row.attempts,
+        row.max_attempts,
+        start_written=row.started_at is not None,
+        uncounted_before=uncounted_before.get(row.id, 0),
+        seconds_to_deadline=left,
+    )
 
 
 # --- CREATED or FAILED -> SCHEDULED: due --------------------------------------------------
@@ -416,7 +460,9 @@ _SUCCEED_WITHOUT_RESULTS = _guarded(
 )
 _RECOVER_RETRY = _guarded(S.RUNNING, S.SCHEDULED, fenced=False, run_at=utcnow())
 _RECOVER_DEAD = _guarded(S.RUNNING, S.DLQ, fenced=False, finished_at=utcnow())
-_RECOVER_UNSTARTED = _guarded(S.RUNNING, S.SCHEDULED, fenced=False, **_UNCLAIMED)
+_RECOVER_GIVEN_BACK = _guarded(
+    S.RUNNING, S.SCHEDULED, fenced=False, run_at=utcnow(), max_attempts=jobs.c.max_attempts + 1
+)
 _PROMOTE = _guarded({S.CREATED, S.FAILED}, S.SCHEDULED, fenced=False)
 _ONE_MORE_IF_EXHAUSTED: ColumnElement[int] = case(
     (jobs.c.attempts >= jobs.c.max_attempts, jobs.c.attempts + 1), else_=jobs.c.max_attempts

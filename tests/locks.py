@@ -28,18 +28,30 @@ class Paused:
 
 def rows_locked(engine: Engine, thread_id: int) -> int:
     """How many rows the connection ``thread_id``'s open transaction has locked, by InnoDB's own
-    count: a row once per index it is locked in. INNODB_TRX is refreshed at most every 0.1 s."""
-    time.sleep(0.25)
+    count: a row once per index it is locked in. INNODB_TRX is a cache that MariaDB refreshes
+    at most every 0.1 s, and on a busy server the transaction may show there later still."""
+    deadline = time.monotonic() + 5.0
     with engine.connect() as conn:
-        return int(
-            conn.execute(
+        while True:
+            time.sleep(0.25)
+            locked = conn.execute(
                 text(
                     "SELECT trx_rows_locked FROM information_schema.INNODB_TRX"
                     " WHERE trx_mysql_thread_id = :thread"
                 ),
                 {"thread": thread_id},
-            ).scalar_one()
-        )
+            ).scalar()
+            conn.rollback()
+            if locked is not None:
+                return int(locked)
+            if time.monotonic() > deadline:
+                open_ones = conn.execute(text(_OPEN_TRANSACTIONS)).all()
+                raise AssertionError(f"no open transaction of thread {thread_id}: {open_ones}")
+
+
+_OPEN_TRANSACTIONS = (
+    "SELECT trx_mysql_thread_id, trx_state, trx_rows_locked FROM information_schema.INNODB_TRX"
+)
 
 
 @contextmanager

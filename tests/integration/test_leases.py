@@ -9,10 +9,17 @@ from common.claim import claim, extend_lease
 from common.db import transaction
 from common.errors import LeaseLost
 from common.finish import finish
-from common.retry import BackoffPolicy
+from common.retry import UNCOUNTED_LOSSES, BackoffPolicy
 from common.schedule import recover_expired
 from common.states import Status
-from common.transitions import LEASE_EXPIRED, ClaimedJob, Finished, Recovered, mark_started
+from common.transitions import (
+    LEASE_EXPIRED,
+    START_UNKNOWN,
+    ClaimedJob,
+    Finished,
+    Recovered,
+    mark_started,
+)
 from tests.factories import attempt_rows, db_now, expire_lease, finish_one, job_row, make_job
 
 S = Status
@@ -30,7 +37,8 @@ def claim_one(engine: Engine, worker_id: str) -> ClaimedJob:
 def test_jobs_claimed_but_never_started_come_back_from_an_expired_lease_unharmed(
     engine: Engine,
 ) -> None:
-    # A tick that dies between its claim and the start of these attempts: no attempt was made.
+    # A tick that dies before writing these attempts' start (claimed, perhaps never started):
+    # the loss is recorded, the attempt given back, and none is dead-lettered for it.
     ids = [make_job(engine, max_attempts=1) for _ in range(3)]
     claim(engine, worker_id="died-early", limit=3, lease_seconds=60)
     for job_id in ids:
@@ -40,9 +48,35 @@ def test_jobs_claimed_but_never_started_come_back_from_an_expired_lease_unharmed
 
     for job_id in ids:
         row = job_row(engine, job_id)
-        assert (row["status"], row["attempts"], row["started_at"]) == (S.SCHEDULED, 0, None)
-        assert (row["lease_token"], row["locked_until"]) == (None, None)
-        assert attempt_rows(engine, job_id) == []
+        assert (row["status"], row["attempts"], row["max_attempts"]) == (S.SCHEDULED, 1, 2)
+        assert (row["lease_token"], row["locked_until"], row["started_at"]) == (None, None, None)
+        [lost] = attempt_rows(engine, job_id)
+        assert (lost["outcome"], lost["worker_id"], lost["started_at"]) == (
+            "lease_expired",
+            "died-early",
+            None,
+        )
+        assert lost["error"] == START_UNKNOWN
+    # ... and each then runs: its one real attempt is still ahead of it.
+    [job] = claim(engine, worker_id="next", limit=1, lease_seconds=60)
+    assert job.attempt == 2 and job.max_attempts == 2
+
+
+def test_a_job_that_keeps_losing_its_worker_before_its_start_is_written_reaches_the_dlq(
+    engine: Engine,
+) -> None:
+    # A job that kills its worker at once, every time: its attempts are given back only
+    # UNCOUNTED_LOSSES times; the next loss counts, and it is out of attempts.
+    job_id = make_job(engine, max_attempts=1)
+    outcomes = []
+    for _ in range(UNCOUNTED_LOSSES + 1):
+        claim(engine, worker_id="killed", limit=1, lease_seconds=60)
+        expire_lease(engine, job_id)
+        outcomes.append(recover_expired(engine))
+
+    assert outcomes == [Recovered(rescheduled=1)] * UNCOUNTED_LOSSES + [Recovered(dead_lettered=1)]
+    assert job_row(engine, job_id)["status"] == S.DLQ
+    assert len(attempt_rows(engine, job_id)) == UNCOUNTED_LOSSES + 1
 
 
 def test_a_job_whose_lease_expired_is_scheduled_again_with_the_attempt_recorded(

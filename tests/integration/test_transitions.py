@@ -139,9 +139,11 @@ CASES = [
         "attempts": same("attempts"),
         "lease": cleared,
     }),
-    Case("recover_lease", S.RUNNING, S.SCHEDULED, recover, {  # claimed, never started
-        "attempts": lambda b, a, now: a["attempts"] == b["attempts"] - 1,
-        "last_error": same("last_error"),
+    Case("recover_lease", S.RUNNING, S.SCHEDULED, recover, {  # its start was never written
+        "attempts": same("attempts"),
+        "max_attempts": lambda b, a, now: a["max_attempts"] == b["max_attempts"] + 1,
+        "last_error": lambda b, a, now: a["last_error"] == t.START_UNKNOWN,
+        "run_at": due_now,
         "lease": cleared,
     }, columns={"started_at": None}),
     Case("recover_lease", S.RUNNING, S.DLQ, recover, {
