@@ -263,7 +263,10 @@ def transaction(bind: Bind) -> Iterator[Connection]:
         try:
             yield conn
         finally:
-            del conn.info[_AFTER_COMMIT]
+            # A lost connection is invalidated: its info cannot be reached until the rollback,
+            # and asking would hide the error that says the database went away.
+            if not conn.invalidated:
+                del conn.info[_AFTER_COMMIT]
     for callback in callbacks:
         callback()
 
