@@ -12,7 +12,7 @@ import os
 import time
 from functools import cache
 
-from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, insert
+from sqlalchemy import BigInteger, Column, Double, Engine, Integer, MetaData, String, Table, insert
 
 from common.db import make_engine
 from common.handlers import Job, JobContext, Registry
@@ -25,6 +25,7 @@ executions = Table(
     Column("job_id", BigInteger, nullable=False, index=True),
     Column("attempt", Integer, nullable=False),
     Column("pid", String(32), nullable=False),
+    Column("at", Double, nullable=False),  # the wall clock when it ended
 )
 
 
@@ -37,9 +38,8 @@ def count(job: Job, ctx: JobContext) -> None:
     """Sleep the payload's ``seconds``, then record this execution."""
     time.sleep(float(job.payload.get("seconds", 0)))
     with _executions_engine().begin() as conn:
-        conn.execute(
-            insert(executions).values(job_id=job.id, attempt=job.attempt, pid=str(os.getpid()))
-        )
+        row = {"job_id": job.id, "attempt": job.attempt, "pid": str(os.getpid()), "at": time.time()}
+        conn.execute(insert(executions).values(**row))
 
 
 def hold(job: Job, ctx: JobContext) -> None:
