@@ -31,9 +31,10 @@ def own_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnMariaDB
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_database(own_mariadb: OwnMariaDB) -> Iterator[str]:
-    """A migrated database on the tests' own server, with the executions table; its name."""
+    """A migrated database on the tests' own server, with the executions table; its name
+    (one per test module, which empties its tables where it needs)."""
     if not own_mariadb.ping():  # a test that failed halfway may have left it down
         own_mariadb.start()
     name = f"faults_{uuid.uuid4().hex[:8]}"

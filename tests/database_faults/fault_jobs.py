@@ -47,6 +47,10 @@ def hold(job: Job, ctx: JobContext) -> None:
     time.sleep(float(job.payload.get("seconds", 1)))
 
 
+def _held_seconds(payload: dict[str, float]) -> float:
+    return float(payload.get("seconds", 1))
+
+
 def clock(job: Job, ctx: JobContext) -> dict[str, float]:
     """The process's wall clock, as seconds since the epoch."""
     return {"time": time.time()}
@@ -55,5 +59,5 @@ def clock(job: Job, ctx: JobContext) -> dict[str, float]:
 def register(registry: Registry) -> None:
     """Called by build_registry for every module named in JOB_MODULES."""
     registry.job_type("count", timeout_seconds=10, max_attempts=50)(count)
-    registry.job_type("hold", timeout_seconds=30)(hold)
+    registry.job_type("hold", timeout_seconds=30, expected_seconds=_held_seconds)(hold)
     registry.job_type("clock", timeout_seconds=5)(clock)

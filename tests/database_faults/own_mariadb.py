@@ -42,8 +42,9 @@ class OwnMariaDB:
         ]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
-    def start(self) -> None:
-        """Start the server and wait until it takes connections."""
+    def start(self, clock_offset_minutes: int = 0) -> None:
+        """Start the server and wait until it takes connections; with an offset, its clock runs
+        that many minutes off the machine's (libfaketime)."""
         command = [
             "mariadbd",
             "--no-defaults",
@@ -59,8 +60,9 @@ class OwnMariaDB:
             "--max-connections=500",
             *self._as_root(),
         ]
+        env = {**os.environ, **(_faketime(clock_offset_minutes) if clock_offset_minutes else {})}
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
         )
         deadline = time.monotonic() + START_SECONDS
         while not self.ping():
@@ -118,6 +120,27 @@ class OwnMariaDB:
     @staticmethod
     def _as_root() -> list[str]:
         return ["--user=root"] if os.geteuid() == 0 else []
+
+
+FAKETIME_LIBRARIES = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",)
+
+
+def faketime_library() -> str | None:
+    """Debian's libfaketime (apt package libfaketime), if installed."""
+    found = [*FAKETIME_LIBRARIES, *map(str, Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))]
+    return next((path for path in found if Path(path).exists()), None)
+
+
+def _faketime(minutes: int) -> dict[str, str]:
+    library = faketime_library()
+    if library is None:
+        raise RuntimeError("libfaketime is not installed (apt-get install libfaketime)")
+    # Only the wall clock moves: InnoDB's waits use the monotonic clock.
+    return {
+        "LD_PRELOAD": library,
+        "FAKETIME": f"{minutes:+d}m",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
 
 
 def _null_pool() -> type:

@@ -8,7 +8,6 @@ the same processes carry on once writes are allowed again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -18,6 +17,7 @@ from common.models import job_attempts, jobs, metadata
 from tests.database_faults.conftest import stack_env
 from tests.database_faults.own_mariadb import OwnMariaDB
 from tests.database_faults.traffic import Answer, call, running
+from tests.databases import empty_tables
 from tests.e2e.stack import LocalStack, start_stack
 
 APP_USER, APP_PASSWORD = "skiplock_app", "app-password"
@@ -36,7 +36,7 @@ END IF
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app_user(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[str]:
     """A user with data grants only, table by table (a table grant's change applies to open
     connections at their next statement; a database grant's would not)."""
@@ -53,16 +53,19 @@ def app_user(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[str]:
     own_mariadb.run(f"DROP USER IF EXISTS '{APP_USER}'@'%'")
 
 
-@pytest.fixture
-def stack(app_user: str, tmp_path: Path) -> Iterator[LocalStack]:
+@pytest.fixture(scope="module")
+def stack(app_user: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     env = stack_env(app_user, app_user)
-    with running(start_stack(env, args=("--no-cron",)), tmp_path / "stack.log") as stack:
+    log = tmp_path_factory.mktemp("read-only") / "stack.log"
+    with running(start_stack(env, args=("--no-cron",)), log) as stack:
         yield stack
 
 
 @pytest.fixture
 def direct(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[Engine]:
+    """The test's own engine past the stack, on emptied tables."""
     engine = make_engine(own_mariadb.url(own_database))
+    empty_tables(engine)
     yield engine
     engine.dispose()
 
