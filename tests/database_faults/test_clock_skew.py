@@ -33,7 +33,7 @@ BACKOFF_BASE_SECONDS = 1.0  # the first retry waits base * 2 = 2 s
 DELAY_SECONDS = 3.0
 LATE_SECONDS = 3.0  # a due job starts within this (ticks loop every few hundred ms)
 FAIL_ONCE = {"type": "fail", "payload": {"times": 1}, "max_attempts": 3}
-TICK_SECONDS = 8.0  # room for the held job (3 leases long) to start and end in one tick
+TICK_SECONDS = 8.0  # room for the held job, 2 leases long, to start and end in one tick
 FINAL = {"SUCCESS", "DLQ", "CANCELLED"}
 
 
