@@ -11,10 +11,12 @@ server, so its processes also show they reconnect by themselves.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +36,8 @@ DELAY_SECONDS = 3.0
 LATE_SECONDS = 3.0  # a due job starts within this (ticks loop every few hundred ms)
 FAIL_ONCE = {"type": "fail", "payload": {"times": 1}, "max_attempts": 3}
 TICK_SECONDS = 8.0  # room for the held job, 2 leases long, to start and end in one tick
+REPORT = Path(__file__).resolve().parents[2] / ".local-stack" / "clock-skew.json"
+FIGURES: dict[str, Any] = {}
 FINAL = {"SUCCESS", "DLQ", "CANCELLED"}
 
 
@@ -107,6 +111,15 @@ def test_due_times_leases_backoff_and_deadlines_follow_the_database_clock(
     assert (first["outcome"], second["outcome"]) == ("error", "success")
     assert 2 * BACKOFF_BASE_SECONDS <= backoff < 2 * BACKOFF_BASE_SECONDS + LATE_SECONDS, backoff
 
+    FIGURES[f"{minutes:+d} min"] = {
+        "measured_skew_seconds": round(skew, 1),
+        "delay_3s_started_after_seconds": round(waited, 3),
+        "lease_left_seconds_min_max": [round(min(leases), 3), round(max(leases), 3)],
+        "backoff_2s_measured_seconds": round(backoff, 3),
+        "tick_answers": len(ticking.answers),
+    }
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(FIGURES, indent=2) + "\n")
     assert done[expiring["id"]]["status"] == "SUCCESS"
     assert done[expired["id"]]["status"] == "CANCELLED"  # its retry would start past its deadline
 

@@ -7,7 +7,9 @@ the same processes carry on once writes are allowed again."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -22,6 +24,7 @@ from tests.e2e.stack import LocalStack, start_stack
 
 APP_USER, APP_PASSWORD = "skiplock_app", "app-password"
 QUICK_SECONDS = 2.0
+REPORT = Path(__file__).resolve().parents[2] / ".local-stack" / "read-only.json"
 BULK = {"jobs": [{"type": "count", "payload": {"n": n}} for n in range(10)]}
 SUBMISSIONS = [
     ("POST", "/jobs", {"type": "count"}),
@@ -97,6 +100,17 @@ def test_no_writes_answer_503_write_nothing_and_pass(
         ], name
         assert max(a.seconds for a in answers) < QUICK_SECONDS, answers
 
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(
+        json.dumps(
+            {
+                name: {a.what: [a.status, a.code, round(a.seconds, 3)] for a in answers}
+                for name, answers in refusals.items()
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     after = call(stack, "POST", "/jobs/bulk", BULK)  # the same processes, writes allowed again
     assert after.status == 201, after
     tick = call(stack, "POST", "/ticks/work", {"budget_seconds": 2})
