@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from common import logs
 from common.config import Settings
-from common.db import is_unreachable, make_engine
+from common.db import availability_error, make_engine
 from common.errors import SkiplockError, ValidationError
 from functions._http import iso
 
@@ -36,8 +36,8 @@ class SkiplockGroup(click.Group):
         except SkiplockError as exc:
             fail(exc.message, EXIT_FAILED)
         except DBAPIError as exc:
-            if is_unreachable(exc):
-                fail(f"the database cannot be reached: {exc.orig}", EXIT_FAILED)
+            if (unavailable := availability_error(exc)) is not None:
+                fail(f"{unavailable.message} ({exc.orig})", EXIT_FAILED)
             fail(f"database error: {exc.orig}", EXIT_FAILED)
         except SQLAlchemyError as exc:
             fail(f"database error: {exc}", EXIT_FAILED)
@@ -59,7 +59,7 @@ def settings() -> Settings:
 
 @cache
 def engine() -> Engine:
-    return make_engine(settings().database_url)
+    return make_engine(settings().database_url, settings().database_timeouts)
 
 
 def emit_json(data: Any) -> None:

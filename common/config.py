@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar
 
+from common.db import Timeouts
 from common.retry import BackoffPolicy
 
 T = TypeVar("T")
@@ -35,6 +36,13 @@ def _names(raw: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("expected a number of seconds above 0")
+    return value
+
+
 def _optional(raw: str) -> str | None:
     return raw or None
 
@@ -59,6 +67,8 @@ class Settings:
     """Every setting skiplock reads, with its default. README.md lists them all."""
 
     database_url: str = "sqlite:///skiplock.db"
+    database_connect_timeout_seconds: float = Timeouts.connect_seconds
+    database_read_timeout_seconds: float = Timeouts.read_seconds
     api_token: str | None = None
     scheduler_token: str | None = None
     lease_seconds: float = 120.0
@@ -99,6 +109,10 @@ class Settings:
     log_level: str = "INFO"
 
     @property
+    def database_timeouts(self) -> Timeouts:
+        return Timeouts(self.database_connect_timeout_seconds, self.database_read_timeout_seconds)
+
+    @property
     def backoff(self) -> BackoffPolicy:
         return BackoffPolicy(
             self.backoff_base_seconds, self.backoff_max_seconds, self.backoff_jitter
@@ -111,6 +125,15 @@ class Settings:
         d = cls()
         return cls(
             database_url=_read(e, "DATABASE_URL", d.database_url, str),
+            database_connect_timeout_seconds=_read(
+                e,
+                "DATABASE_CONNECT_TIMEOUT_SECONDS",
+                d.database_connect_timeout_seconds,
+                _positive,
+            ),
+            database_read_timeout_seconds=_read(
+                e, "DATABASE_READ_TIMEOUT_SECONDS", d.database_read_timeout_seconds, _positive
+            ),
             api_token=_read(e, "API_TOKEN", d.api_token, _optional),
             scheduler_token=_read(e, "SCHEDULER_TOKEN", d.scheduler_token, _optional),
             lease_seconds=_read(e, "LEASE_SECONDS", d.lease_seconds, float),

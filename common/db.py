@@ -10,6 +10,7 @@ place of SKIP LOCKED (which SQLite lacks; SQLAlchemy leaves the clause out there
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -27,6 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from common.errors import DatabaseReadOnly, DatabaseUnavailable, SkiplockError
+
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -39,16 +42,46 @@ log = logging.getLogger("skiplock.db")
 RETRIED: Counter[str] = Counter()
 # MySQL client errors meaning "no server there": can't connect, gone away, lost connection.
 _UNREACHABLE_MYSQL_CODES = {2002, 2003, 2006, 2013}
+# Errors meaning "the server is there but takes no writes": MySQL/MariaDB read_only (1290,
+# 1836), a read-only transaction (1792), no grant for the statement (1142, 1044), disk or table
+# full (1021, 1114); PostgreSQL's read-only transaction, insufficient privilege, disk full.
+_REFUSES_WRITES_MYSQL_CODES = {1021, 1044, 1114, 1142, 1290, 1792, 1836}
+_REFUSES_WRITES_PG_STATES = {"25006", "42501", "53100"}
+_REFUSES_WRITES_SQLITE_TEXTS = ("readonly database", "database or disk is full")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` set up as described in this module's docstring."""
+@dataclass(frozen=True)
+class Timeouts:
+    """How long opening a connection, and one read or write on it, may take, in seconds.
+
+    Past them the database counts as unreachable (an HTTP 503) instead of holding the caller:
+    a server that stops answering without closing its connections (a network cut, a frozen
+    host) would otherwise hold a request until the operating system gives up, minutes later.
+    The read bound also cuts a statement that waits longer on a lock, so it is set above the
+    lock waits skiplock expects. PostgreSQL takes the connect bound only (libpq has no read
+    timeout); SQLite neither.
+    """
+
+    connect_seconds: float = 5.0
+    read_seconds: float = 30.0
+
+
+def make_engine(url: str, timeouts: Timeouts | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` set up as described in this module's docstring, its connections
+    bounded by ``timeouts`` (default: ``Timeouts()``)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
+    bounds = timeouts or Timeouts()
+    connect_args = kwargs.setdefault("connect_args", {})
     if url.startswith(("mysql", "mariadb")):
         kwargs.setdefault("isolation_level", "READ COMMITTED")
         if "pymysql" in url:
-            kwargs.setdefault("connect_args", {}).setdefault("conv", _PYMYSQL_CONVERSIONS)
+            connect_args.setdefault("conv", _PYMYSQL_CONVERSIONS)
+            connect_args.setdefault("connect_timeout", bounds.connect_seconds)
+            connect_args.setdefault("read_timeout", bounds.read_seconds)
+            connect_args.setdefault("write_timeout", bounds.read_seconds)
+    elif url.startswith("postgresql"):
+        connect_args.setdefault("connect_timeout", max(1, math.ceil(bounds.connect_seconds)))
     kwargs.setdefault("pool_pre_ping", True)
     # Connection.close() already rolls back a transaction it leaves open; the pool's own
     # rollback on every checkin would only add a round trip after each commit.
@@ -207,6 +240,29 @@ def is_unreachable(exc: BaseException) -> bool:
     return code in _UNREACHABLE_MYSQL_CODES or "connection" in text or "unable to open" in text
 
 
+def refuses_writes(exc: BaseException) -> bool:
+    """True when the database is there but takes no writes: read-only, full, or no grant."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _REFUSES_WRITES_PG_STATES:
+        return True
+    code = orig.args[0] if orig.args else None
+    text = str(orig).lower()
+    sqlite_full_or_read_only = any(t in text for t in _REFUSES_WRITES_SQLITE_TEXTS)
+    return code in _REFUSES_WRITES_MYSQL_CODES or sqlite_full_or_read_only
+
+
+def availability_error(exc: BaseException) -> SkiplockError | None:
+    """The 503 for a database error that says the database cannot serve now (unreachable, or
+    refusing writes), None for any other error: the one place that tells them apart."""
+    if is_unreachable(exc):
+        return DatabaseUnavailable()
+    if refuses_writes(exc):
+        return DatabaseReadOnly()
+    return None
+
+
 # Where a transaction runs: an engine lends a pooled connection for it; a connection held by
 # the caller (a worker tick holds one for its whole budget) saves the checkout and its ping.
 Bind = Engine | Connection
@@ -227,7 +283,10 @@ def transaction(bind: Bind) -> Iterator[Connection]:
         try:
             yield conn
         finally:
-            del conn.info[_AFTER_COMMIT]
+            # A lost connection is invalidated: its info cannot be reached until the rollback,
+            # and asking would hide the error that says the database went away.
+            if not conn.invalidated:
+                del conn.info[_AFTER_COMMIT]
     for callback in callbacks:
         callback()
 

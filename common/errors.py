@@ -78,6 +78,14 @@ class DatabaseUnavailable(SkiplockError):
     code = "database_unavailable"
 
 
+class DatabaseReadOnly(SkiplockError):
+    """The database takes no writes now (read-only, out of space, or no write grant); nothing
+    was written: try again later."""
+
+    status = 503
+    code = "database_read_only"
+
+
 class JobError(Exception):
     """A handler failed; the job is retried after its backoff (or dead-lettered when out of
     attempts). Any unexpected exception from a handler counts as this."""

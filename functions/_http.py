@@ -20,9 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from common.config import current_settings
-from common.db import is_unreachable, make_engine
+from common.db import availability_error, make_engine
 from common.errors import (
-    DatabaseUnavailable,
     MethodNotAllowed,
     PayloadTooLarge,
     SkiplockError,
@@ -47,7 +46,7 @@ registry = default_registry
 @cache
 def engine() -> Engine:
     """One engine (and connection pool) per function instance, made on first use."""
-    return make_engine(settings().database_url)
+    return make_engine(settings().database_url, settings().database_timeouts)
 
 
 def recurring_schedules() -> tuple[Recurring, ...]:
@@ -85,9 +84,9 @@ def _serve(request: flask.Request, view: View, *, methods: set[str], tick: bool)
     except SkiplockError as exc:
         return error_response(exc)
     except DBAPIError as exc:
-        if is_unreachable(exc):
-            log.warning("database unreachable: %s", exc.orig)
-            return error_response(DatabaseUnavailable())
+        if (unavailable := availability_error(exc)) is not None:
+            log.warning("%s: %s", unavailable.code, exc.orig)
+            return error_response(unavailable)
         log.exception("database error")
         return error_response(SkiplockError())
     except SQLAlchemyError:

@@ -60,6 +60,8 @@ CLOUD: dict[str, Parameter | Secret | Fixed] = {
         aws="made at cold start from DatabaseSecret and the RDS instance's endpoint",
         gcp="the skiplock-database-url secret, made from the Cloud SQL user and address",
     ),
+    "DATABASE_CONNECT_TIMEOUT_SECONDS": PARAMETER,
+    "DATABASE_READ_TIMEOUT_SECONDS": PARAMETER,
     "API_TOKEN": Secret(
         "Bearer token of API clients",
         gcp="the skiplock-api-token secret, given to the HTTP functions only",

@@ -16,6 +16,7 @@ import flask
 import functions_framework
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from common.db import availability_error
 from common.errors import DatabaseUnavailable, MethodNotAllowed, NotFound, SkiplockError
 from common.logs import log_request
 from functions._http import configure_logs, settings
@@ -57,7 +58,7 @@ def _answer(request: flask.Request) -> flask.Response:
         response = _error(exc, session)
     except DBAPIError as exc:
         log.warning("database error: %s", exc.orig)
-        response = _error(DatabaseUnavailable(), session)
+        response = _error(availability_error(exc) or DatabaseUnavailable(), session)
     except SQLAlchemyError:
         log.exception("database error")
         response = _error(SkiplockError(), session)
