@@ -119,6 +119,8 @@ def test_outages_mid_drain_answer_503_and_lose_nothing(
     assert report["jobs_never_executed"] == 0
     assert report["jobs_beyond_one_execution_per_cut_attempt"] == []
     assert report["repeated_runs_outside_an_outage"] == []
+    # Each rerun shows the attempt it repeats, even one whose start was never written.
+    assert report["extra_executions_of_an_unrecorded_start"] == 0
     assert report["answers_500"] == [], report["answers_500"]
     for one in outages:
         bound = STALL_BOUND_SECONDS if one.name.startswith("stall") else QUICK_SECONDS
