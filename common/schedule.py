@@ -52,9 +52,9 @@ def promote_due(bind: Bind, frm: Status | tuple[Status, ...] = DUE, *, limit: in
 def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     """Treat up to ``limit`` RUNNING jobs whose lease has expired as failed attempts.
 
-    A started attempt is recorded as ``lease_expired``; the job is SCHEDULED again at once (the
-    lease already made it wait), or goes to the DLQ when it has no attempts left. A job that
-    was claimed but never started is SCHEDULED again without using an attempt.
+    The attempt is recorded as ``lease_expired`` (its worker may have started it: a claim
+    counts as a start until its worker says otherwise); the job is SCHEDULED again at once (the
+    lease already made it wait), or goes to the DLQ when it has no attempts left.
     """
 
     def work(conn: Connection) -> Recovered:

@@ -122,8 +122,8 @@ def take_leases(
     """SCHEDULED -> RUNNING for claim candidates this transaction has locked, under one lease.
 
     ``candidates`` carry id, type, queue, payload, attempts, max_attempts, not_after and
-    callback_url. The claim counts the attempt; a job released or recovered unstarted gives it
-    back.
+    callback_url. The claim counts the attempt (and notes its time as the start); a job its
+    worker releases unstarted gives it back.
     """
     if not candidates:
         return []
@@ -165,8 +165,8 @@ def extend_leases(conn: Connection, held: Sequence[ClaimedJob], seconds: float) 
 
 
 def mark_started(conn: Connection, started: Sequence[ClaimedJob]) -> int:
-    """Note in the job rows that these attempts have begun (started_at, to the database's now),
-    so that recovery can tell a started attempt from a job that was only claimed."""
+    """Note in the job rows when these attempts began (started_at, to the database's now, in
+    place of the claim's time), so that a lost attempt is recorded with its real start."""
     return sum(
         conn.execute(_MARK_STARTED, {"ids": ids, "fence": token}).rowcount
         for token, ids in _by_lease(started).items()
@@ -256,9 +256,10 @@ def _end_attempt(
 
 def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
     """Recover locked RUNNING jobs whose lease expired (rows carry REF_COLUMNS, max_attempts,
-    started_at, not_after and the database's ``now``). A started attempt counts as failed:
-    retried, dead-lettered or (past its deadline) cancelled as the retry decision says. A job
-    that was claimed but never started goes back as if never claimed."""
+    started_at, not_after and the database's ``now``). The attempt counts as failed: retried,
+    dead-lettered or (past its deadline) cancelled as the retry decision says. A claim notes a
+    start (take_leases), since its worker may have started the job before it stopped; only a
+    row without one (written before that rule) goes back as if never claimed."""
     unstarted = [row for row in expired if row.started_at is None]
     started = [row for row in expired if row.started_at is not None]
     decided = {row.id: _lease_expired_decision(row) for row in started}
@@ -392,7 +393,11 @@ _TAKE_LEASE = _guarded(
     lease_token=bindparam("token"),
     locked_by=bindparam("worker_id"),
     locked_until=_LEASE_UNTIL,
-    started_at=None,  # set when the attempt starts: mark_started, or when it is recorded
+    # The claim's time, until mark_started (or the attempt's record) gives the real start: a
+    # worker that dies may have started any job it claimed, and cannot say which, so recovery
+    # counts every expired lease as a lost attempt. A live worker that hands a job back unstarted
+    # gives that attempt back (release_unstarted).
+    started_at=utcnow(),
 )
 _EXTEND_LEASE = _guarded(S.RUNNING, fenced=True, locked_until=_LEASE_UNTIL)
 _MARK_STARTED = _guarded(S.RUNNING, fenced=True, started_at=utcnow())

@@ -27,11 +27,12 @@ def claim_one(engine: Engine, worker_id: str) -> ClaimedJob:
     return job
 
 
-def test_jobs_claimed_but_never_started_come_back_from_an_expired_lease_unharmed(
+def test_jobs_a_dead_worker_claimed_count_a_lost_attempt_as_it_may_have_started_them(
     engine: Engine,
 ) -> None:
-    # A tick that dies between its claim and the start of these attempts: no attempt was made.
-    ids = [make_job(engine, max_attempts=1) for _ in range(3)]
+    # A tick that dies soon after its claim may have started these jobs without having said
+    # so yet (starts are written in batches): each counts a lost attempt, shown in the history.
+    ids = [make_job(engine, max_attempts=2) for _ in range(3)]
     claim(engine, worker_id="died-early", limit=3, lease_seconds=60)
     for job_id in ids:
         expire_lease(engine, job_id)
@@ -40,9 +41,22 @@ def test_jobs_claimed_but_never_started_come_back_from_an_expired_lease_unharmed
 
     for job_id in ids:
         row = job_row(engine, job_id)
-        assert (row["status"], row["attempts"], row["started_at"]) == (S.SCHEDULED, 0, None)
+        assert (row["status"], row["attempts"]) == (S.SCHEDULED, 1)
         assert (row["lease_token"], row["locked_until"]) == (None, None)
-        assert attempt_rows(engine, job_id) == []
+        [attempt] = attempt_rows(engine, job_id)
+        assert (attempt["outcome"], attempt["worker_id"]) == ("lease_expired", "died-early")
+
+
+def test_a_job_claimed_by_a_row_without_a_start_comes_back_unharmed(engine: Engine) -> None:
+    # A RUNNING row without started_at (written before claims noted one): never started.
+    job_id = make_job(engine, S.RUNNING, started_at=None, max_attempts=1)
+    expire_lease(engine, job_id)
+
+    assert recover_expired(engine) == Recovered(rescheduled=1, dead_lettered=0)
+
+    row = job_row(engine, job_id)
+    assert (row["status"], row["started_at"], row["lease_token"]) == (S.SCHEDULED, None, None)
+    assert attempt_rows(engine, job_id) == []
 
 
 def test_a_job_whose_lease_expired_is_scheduled_again_with_the_attempt_recorded(

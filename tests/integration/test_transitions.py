@@ -103,7 +103,8 @@ CASES = [
         "lease_token": lambda b, a, now: a["lease_token"] is not None,
         "locked_by": lambda b, a, now: a["locked_by"] == "w-1",
         "locked_until": lambda b, a, now: a["locked_until"] > now + timedelta(seconds=50),
-        "started_at": lambda b, a, now: a["started_at"] is None,  # set when it starts
+        # The claim's time: a worker may start it at once, and die before saying so.
+        "started_at": lambda b, a, now: abs(a["started_at"] - now) < timedelta(seconds=5),
     }),
     Case("release", S.RUNNING, S.SCHEDULED,
          lambda c, i: t.release_unstarted(c, [held(c, i)]), {
