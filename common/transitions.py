@@ -52,6 +52,8 @@ from common.webhooks import enqueue_deliveries
 S = Status
 LEASE_EXPIRED = "lease expired: the worker stopped before finishing the attempt"
 DEADLINE_PASSED = "deadline passed: not started by its not_after"
+# A stale worker's end, noted on its lost attempt: the attempt after it decides the outcome.
+LATE_END = "its worker ended it after the lease had passed on, too late to count"
 # The columns a caller selects (FOR UPDATE) to hand rows to the transitions that take rows.
 REF_COLUMNS = (
     jobs.c.id,
@@ -291,6 +293,25 @@ def recover_expired_leases(conn: Connection, expired: LockedRows) -> Recovered:
     return Recovered(
         rescheduled=len(retry) + len(unstarted), dead_lettered=len(dead), cancelled=len(late)
     )
+
+
+def note_late_end(conn: Connection, late: Finished) -> int:
+    """A stale worker's end of an attempt whose lease expired meanwhile: it changes nothing,
+    but the attempt's ``lease_expired`` row says it ran to an end, and that what a later
+    attempt (or recovery) made of the job stands. Returns 1 if that row was found."""
+    job = late.job
+    note = f"{LEASE_EXPIRED}; {LATE_END} ({late.outcome})"
+    stmt = (
+        update(job_attempts)
+        .where(
+            job_attempts.c.job_id == job.id,
+            job_attempts.c.attempt == job.attempt,
+            job_attempts.c.worker_id == job.worker_id,
+            job_attempts.c.outcome == Outcome.LEASE_EXPIRED,
+        )
+        .values(error=note)
+    )
+    return conn.execute(stmt).rowcount
 
 
 def _lease_expired_decision(row: Any) -> Decision:
