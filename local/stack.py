@@ -46,7 +46,7 @@ LOCAL_WEBHOOK_SECRET = "local-webhook-secret"
 # gunicorn's graceful timeout: how long a tick told to stop may take to answer.
 GRACEFUL_SECONDS = 5
 # After this, what is left of the gateway's processes is killed: the stack is down within 10 s.
-GATEWAY_STOP_SECONDS = 7.0
+GATEWAY_STOP_SECONDS = 6.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -103,8 +103,16 @@ class Drain:
         process.start()
         self.processes[worker] = process
 
-    def kill_one(self) -> None:
-        worker = random.choice(sorted(self.processes))
+    def kill_one(self, engine: Engine) -> None:
+        """SIGKILL a worker that holds jobs (a replacement still starting holds none), or any
+        worker if none holds jobs within a second."""
+        deadline = time.monotonic() + 1.0
+        while not (holding := holders(engine) & set(self.processes)):
+            if time.monotonic() > deadline:
+                holding = set(self.processes)
+                break
+            time.sleep(0.01)
+        worker = random.choice(sorted(holding))
         process = self.processes.pop(worker)
         assert process.pid is not None
         os.kill(process.pid, signal.SIGKILL)
@@ -125,6 +133,13 @@ def executions(mariadb_engine: Engine) -> Iterator[None]:
     yield
     with mariadb_engine.begin() as conn:
         conn.execute(text("DROP TABLE executions"))
+
+
+def holders(engine: Engine) -> set[str]:
+    """The workers holding RUNNING jobs."""
+    with engine.connect() as conn:
+        query = select(jobs.c.locked_by).where(jobs.c.status == "RUNNING").distinct()
+        return {worker for worker in conn.execute(query).scalars() if worker}
 
 
 def overdue_running(engine: Engine, slack_seconds: float) -> int:
@@ -169,12 +184,14 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_only_cut_attem
     overdue = 0
     try:
         while len(run.killed) < KILLS:
-            pause_until = time.monotonic() + random.uniform(0.2, 1.5)
-            while time.monotonic() < pause_until:
+            # Kills spread over the drain: the next one once enough jobs are done, at random.
+            due = JOBS * (len(run.killed) + random.uniform(0.3, 1.0)) / (KILLS + 1)
+            while JOBS - unfinished(mariadb_engine) < due:
+                assert time.monotonic() - began < DRAIN_LIMIT_SECONDS, "the drain did not end"
                 recover(mariadb_engine)
                 overdue = max(overdue, overdue_running(mariadb_engine, slack_seconds=1.0))
-                time.sleep(0.1)
-            run.kill_one()
+                time.sleep(0.05)
+            run.kill_one(mariadb_engine)
             run.start_one()
         while unfinished(mariadb_engine):
             assert time.monotonic() - began < DRAIN_LIMIT_SECONDS, "the drain did not end"
