@@ -12,7 +12,7 @@ from sqlalchemy import Integer, Select, bindparam, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from common import transitions
-from common.db import Bind, run_in_transaction, utcnow
+from common.db import Bind, force_index, run_in_transaction, utcnow
 from common.errors import LeaseLost
 from common.models import jobs, queue_settings
 from common.queries import status_queues
@@ -63,7 +63,7 @@ ANY_CONTROLS = exists(select(queue_settings.c.queue)).label("any_controls")
 class ClaimMode:
     """What a claimer (a worker tick) saw at its last claim: whether queue controls exist.
 
-    While none exist, a claim is one read of ix_jobs_claim that also says whether some have
+    While none exist, a claim reads its candidates only, and they say whether some have
     appeared; once some exist, each claim reads them first and goes queue by queue."""
 
     controlled: bool = False
@@ -75,6 +75,7 @@ def queue_claim_query(excluding: bool = False, skip_keys: bool = False) -> Selec
     ix_jobs_queue_claim: the claim locks no row of another queue. With ``skip_keys``, jobs
     whose concurrency_key is in bind parameter ``saturated`` are passed over."""
     query = _due_in_claim_order(excluding).where(jobs.c.queue == bindparam("queue"))
+    query = query.add_columns(ANY_CONTROLS)
     if skip_keys:
         saturated = jobs.c.concurrency_key.not_in(bindparam("saturated", expanding=True))
         query = query.where(or_(jobs.c.concurrency_key.is_(None), saturated))
@@ -96,9 +97,7 @@ def _due_in_claim_order(excluding: bool) -> Select[Any]:
 
 def _forcing(query: Select[Any], index: str) -> Select[Any]:
     # On a small table MariaDB prefers ix_jobs_due and a filesort, which locks every due row.
-    for dialect in ("mysql", "mariadb"):
-        query = query.with_hint(jobs, f"FORCE INDEX ({index})", dialect)
-    return query
+    return force_index(query, index)
 
 
 def _queues_with_scheduled_jobs(conn: Connection) -> list[str]:
@@ -147,16 +146,20 @@ def claim_in(
 ) -> list[ClaimedJob]:
     """``claim`` inside the caller's transaction (a worker records its last batch in it too).
 
-    With no queue controls anywhere and no queues named, one read of ix_jobs_claim in claim
-    order. Otherwise queue by queue, in random order so that no queue always comes first.
+    With no queue controls anywhere, one read of ix_jobs_claim in claim order, or of
+    ix_jobs_queue_claim for each queue named. With controls, queue by queue (each queue with
+    scheduled jobs when none are named), in random order so that no queue always comes first.
     ``mode`` carries what the last claim saw to the next one (see ClaimMode).
     """
     mode = mode or ClaimMode()
     excluded = list(excluding)
-    if not (queues or declared or mode.controlled):
-        rows = _candidates(conn, claim_query(bool(excluded)), limit, excluded)
+    if not (declared or mode.controlled):
+        if queues:
+            rows = _queue_by_queue(conn, queues, {}, limit, excluded)
+        else:
+            rows = _candidates(conn, claim_query(bool(excluded)), limit, excluded)
         mode.controlled = bool(rows and rows[0].any_controls)
-    if queues or declared or mode.controlled:
+    if declared or mode.controlled:
         controls = read_controls(conn, declared)
         mode.controlled = bool(controls)
         # Rows the first read locked and this one leaves stay locked until the commit: only on

@@ -9,8 +9,10 @@ place of SKIP LOCKED (which SQLite lacks; SQLAlchemy leaves the clause out there
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pymysql.converters
-from sqlalchemy import ColumnElement, DateTime, Engine, create_engine, event, select
+from sqlalchemy import ColumnElement, DateTime, Engine, Select, create_engine, event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -31,6 +33,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: serialization failure, deadlock.
 _RETRYABLE_MYSQL_CODES = {1205, 1213}
 _RETRYABLE_PG_STATES = {"40001", "40P01"}
+log = logging.getLogger("skiplock.db")
+# Transactions run again by this process, by the error that made them (a deadlock, a lock wait
+# timeout): none of these reach a caller, and the stress tests read how many happened.
+RETRIED: Counter[str] = Counter()
 # MySQL client errors meaning "no server there": can't connect, gone away, lost connection.
 _UNREACHABLE_MYSQL_CODES = {2002, 2003, 2006, 2013}
 
@@ -120,6 +126,20 @@ class ClockReading:
     def at(self, moment: float) -> datetime:
         """The database's time at the local clock's ``moment``."""
         return self.database + timedelta(seconds=moment - self.local)
+
+
+def force_index(query: Select[Any], index: str) -> Select[Any]:
+    """``query`` made to read the jobs table through ``index`` on MySQL/MariaDB.
+
+    A locking read must read an index that holds every one of its conditions: InnoDB keeps
+    the lock of each row it reads and rejects, until commit. Left to itself, MariaDB picks
+    by its estimates, which on a small or skewed table name another index.
+    """
+    from common.models import jobs  # models import this module
+
+    for dialect in ("mysql", "mariadb"):
+        query = query.with_hint(jobs, f"FORCE INDEX ({index})", dialect)
+    return query
 
 
 def micros(seconds: float) -> int:
@@ -244,8 +264,20 @@ def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts:
         except DBAPIError as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
+            _note_retry(exc, attempt, attempts)
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+def _note_retry(exc: DBAPIError, attempt: int, attempts: int) -> None:
+    orig = exc.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    if not isinstance(code, int):  # PostgreSQL's SQLSTATE; SQLite's message
+        code = getattr(orig, "sqlstate", None) or code
+    RETRIED[str(code)] += 1
+    log.info(
+        "transaction ran into %s, running it again (attempt %d of %d)", code, attempt + 1, attempts
+    )
 
 
 def migrate(url: str, revision: str = "head") -> None:

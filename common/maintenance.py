@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, select, true
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select, true
 from sqlalchemy.engine import Connection
 
-from common.db import Bind, run_in_transaction, utc_in
+from common.db import Bind, force_index, run_in_transaction, utc_in
 from common.errors import IllegalTransition, ValidationError
 from common.models import job_attempts, jobs
-from common.states import TERMINAL, Status, check_transition
+from common.states import Status, check_transition
 from common.transitions import (
     CANCELLABLE,
     REF_COLUMNS,
@@ -75,25 +76,32 @@ def prune(
 ) -> int:
     """Delete finished jobs (and their attempts) that finished over ``older_than_seconds`` ago,
     ``batch`` per transaction, until none are left (or ``max_batches`` transactions ran)."""
+    query = prunable(older_than_seconds, batch)
 
     def work(conn: Connection) -> int:
-        ids = list(
-            conn.execute(
-                select(jobs.c.id)
-                .where(
-                    jobs.c.finished_at < utc_in(-older_than_seconds),
-                    jobs.c.status.in_(sorted(TERMINAL)),
-                )
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            ).scalars()
-        )
+        ids = list(conn.execute(query).scalars())
         if ids:
             conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))
             conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
         return len(ids)
 
     return _until_short(bind, work, batch, max_batches)
+
+
+def prunable(older_than_seconds: float, batch: int) -> Select[Any]:
+    """Prune's locking read: up to ``batch`` jobs finished over ``older_than_seconds`` ago.
+
+    Only terminal jobs have a finished_at (the finished_iff_terminal check), so the index on it
+    holds the whole condition: read in its order, the read locks only the rows it deletes.
+    """
+    return force_index(
+        select(jobs.c.id)
+        .where(jobs.c.finished_at < utc_in(-older_than_seconds))
+        .order_by(jobs.c.finished_at, jobs.c.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True),
+        "ix_jobs_finished_at",
+    )
 
 
 def _apply(
@@ -112,7 +120,7 @@ def _apply(
         by_ids = [jobs.c.id.in_(chunk) for chunk in chunks]
         # Named jobs are waited for (a worker may hold one for a moment), never skipped.
         return sum(
-            run_in_transaction(bind, partial(_lock_and_move, transition, allowed, match, None))
+            run_in_transaction(bind, partial(_lock_and_move, transition, allowed, match, False))
             for match in by_ids
         )
     assert where is not None
@@ -123,24 +131,63 @@ def _apply(
         if where.status not in allowed:
             raise IllegalTransition(f"{where.status} jobs cannot be moved to {to} by hand")
         sources = frozenset({where.status})
-    work = partial(_lock_and_move, transition, sources, where.clause(), batch)
-    return _until_short(bind, work, batch)
+    return _by_filter(bind, transition, sources, where.clause(), batch)
+
+
+def _by_filter(
+    bind: Bind,
+    transition: Callable[[Connection, LockedRows], int],
+    sources: frozenset[Status],
+    match: ColumnElement[bool],
+    batch: int,
+) -> int:
+    """Move the jobs that match, each at most once, in id order up to the highest id there was
+    at the start: a job moved and back in ``sources`` before the end is not moved again, and
+    jobs that arrive meanwhile are not chased, so the call returns.
+
+    Each batch's ids are read without a lock first (a plain read locks nothing, whatever index
+    it reads), then locked by primary key, skipping locked ones: it locks only what it moves.
+    """
+    matching = and_(match, jobs.c.status.in_(sorted(sources)))
+    highest = run_in_transaction(
+        bind, lambda conn: conn.execute(select(func.max(jobs.c.id))).scalar()
+    )
+    total, after = 0, 0
+    while highest is not None:
+        page = select(jobs.c.id).where(matching, jobs.c.id > after, jobs.c.id <= highest)
+        read = partial(_scalars, page.order_by(jobs.c.id).limit(batch))
+        ids = run_in_transaction(bind, read)
+        if not ids:
+            break
+        by_ids = and_(match, jobs.c.id.in_(ids))
+        total += run_in_transaction(
+            bind, partial(_lock_and_move, transition, sources, by_ids, True)
+        )
+        after = ids[-1]
+    return total
+
+
+def _scalars(query: Select[Any], conn: Connection) -> list[Any]:
+    return list(conn.execute(query).scalars())
 
 
 def _lock_and_move(
     transition: Callable[[Connection, LockedRows], int],
     sources: frozenset[Status],
     match: ColumnElement[bool],
-    batch: int | None,
+    skip_locked: bool,
     conn: Connection,
 ) -> int:
-    """Lock the matching jobs in ``sources`` (up to ``batch``, skipping locked ones), move them."""
+    return transition(conn, conn.execute(locked_by_id(match, sources, skip_locked)).all())
+
+
+def locked_by_id(
+    match: ColumnElement[bool], sources: frozenset[Status], skip_locked: bool
+) -> Select[Any]:
+    """An operator action's locking read: the jobs of ``match``, which names them by id, still
+    in ``sources``. Read by primary key, it locks no job it was not given."""
     query = select(*REF_COLUMNS).where(match, jobs.c.status.in_(sorted(sources)))
-    if batch is None:
-        query = query.with_for_update()
-    else:
-        query = query.order_by(jobs.c.id).limit(batch).with_for_update(skip_locked=True)
-    return transition(conn, conn.execute(query).all())
+    return force_index(query.with_for_update(skip_locked=skip_locked), "PRIMARY")
 
 
 def _until_short(

@@ -90,9 +90,13 @@ Index(
     jobs.c.run_at,
     jobs.c.id,
 )
-# Promotion of due CREATED/FAILED jobs, and recovery of RUNNING ones whose lease expired.
+# Promotion of due CREATED/FAILED jobs.
 Index("ix_jobs_due", jobs.c.status, jobs.c.run_at, jobs.c.id)
-# Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED).
+# Recovery of RUNNING jobs whose lease expired (migration 0006): both conditions of its locking
+# read, so that it locks no job whose lease is still live (their finishes would wait for it).
+Index("ix_jobs_lease", jobs.c.status, jobs.c.locked_until)
+# Pruning of finished jobs (finished_at is set only on SUCCESS, DLQ and CANCELLED, so the
+# index alone holds the whole condition of prune's locking read).
 Index("ix_jobs_finished_at", jobs.c.finished_at)
 # Jobs past their deadline, for the schedule tick. Not (status, not_after): that index would
 # change with every status change of every job, deadline or not; this one only on insert.

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.engine import Connection
 
-from common.db import Bind, run_in_transaction, utcnow
+from common.db import Bind, force_index, run_in_transaction, utcnow
 from common.maintenance import prune
 from common.models import jobs
 from common.states import Status
@@ -49,6 +49,24 @@ def promote_due(bind: Bind, frm: Status | tuple[Status, ...] = DUE, *, limit: in
     return run_in_transaction(bind, work)
 
 
+# Read from ix_jobs_lease, which holds both conditions: it locks only the jobs it returns, never
+# a live lease (tests/integration/test_locking_reads.py).
+EXPIRED_LEASES = force_index(
+    select(
+        *REF_COLUMNS,
+        jobs.c.max_attempts,
+        jobs.c.started_at,
+        jobs.c.not_after,
+        utcnow().label("now"),
+    )
+    .where(jobs.c.status == Status.RUNNING, jobs.c.locked_until < utcnow())
+    .order_by(jobs.c.locked_until, jobs.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True),
+    "ix_jobs_lease",
+)
+
+
 def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     """Treat up to ``limit`` RUNNING jobs whose lease has expired as failed attempts.
 
@@ -58,19 +76,7 @@ def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     """
 
     def work(conn: Connection) -> Recovered:
-        expired = conn.execute(
-            select(
-                *REF_COLUMNS,
-                jobs.c.max_attempts,
-                jobs.c.started_at,
-                jobs.c.not_after,
-                utcnow().label("now"),
-            )
-            .where(jobs.c.status == Status.RUNNING, jobs.c.locked_until < utcnow())
-            .order_by(jobs.c.run_at, jobs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+        expired = conn.execute(EXPIRED_LEASES, {"limit": limit}).all()
         return recover_expired_leases(conn, expired)
 
     return run_in_transaction(bind, work)

@@ -381,6 +381,10 @@ def _guarded(
     )
     if fenced:
         stmt = stmt.where(jobs.c.lease_token == bindparam("fence"))
+    # By primary key: left to itself MariaDB may read an index led by the status, and lock
+    # every job in that status (an UPDATE locks each row it reads, until commit).
+    for dialect in ("mysql", "mariadb"):
+        stmt = stmt.with_hint("FORCE INDEX (PRIMARY)", dialect_name=dialect)
     return stmt.values(updated_at=utcnow(), **values)
 
 

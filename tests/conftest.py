@@ -12,12 +12,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from common import logs
 from common.db import make_engine
 from common.start_rule import durations
+from common.states import Status
 from tests.databases import empty_tables, fresh_database, selected_backends
+from tests.factories import make_jobs
 
 
 class _LazyDatabases(dict[str, str]):
@@ -86,6 +88,22 @@ def mariadb_engine(database_urls: dict[str, str]) -> Iterator[Engine]:
     empty_tables(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def busy_table(mariadb_engine: Engine) -> Engine:
+    """A table like a production one: mostly finished jobs, a few waiting or running."""
+    make_jobs(mariadb_engine, 3000, Status.SUCCESS, finished_ago=3600)
+    make_jobs(mariadb_engine, 200, Status.DLQ, finished_ago=3600)
+    make_jobs(mariadb_engine, 300, Status.CANCELLED, finished_ago=3600)
+    make_jobs(mariadb_engine, 40, Status.SCHEDULED, priority=1)
+    make_jobs(mariadb_engine, 40, Status.SCHEDULED, run_in=-600)
+    make_jobs(mariadb_engine, 20, Status.SCHEDULED, run_in=600)
+    make_jobs(mariadb_engine, 20, Status.RUNNING)
+    make_jobs(mariadb_engine, 50, Status.CREATED, run_in=600)
+    with mariadb_engine.connect() as conn:
+        conn.execute(text("ANALYZE TABLE jobs, job_attempts")).all()
+    return mariadb_engine
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

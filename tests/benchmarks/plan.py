@@ -25,6 +25,8 @@ SECTIONS = (
     "peers",
     "io",
     "controls",
+    "whole",
+    "postgres",
 )
 
 
@@ -53,6 +55,7 @@ class Plan:
     io_concurrencies: tuple[int, ...]  # WORKER_CONCURRENCY values, at io.CONCURRENCY_TICKS
     io_drain_seconds: float  # fewer jobs for a drain whose ceiling would take longer
     overrun_ticks: int
+    whole_jobs: int  # submitted over HTTP, then drained by HTTP ticks (whole_path.py)
     sections: tuple[str, ...] = field(default=SECTIONS)
 
     def jobs_for(self, batch: int) -> int:
@@ -82,6 +85,7 @@ def full() -> Plan:
         io_concurrencies=(1, 10, 50),
         io_drain_seconds=10.0,
         overrun_ticks=30,
+        whole_jobs=50_000,
     )
 
 
@@ -108,4 +112,5 @@ def quick() -> Plan:
         io_concurrencies=(1, 10, 50),
         io_drain_seconds=5.0,
         overrun_ticks=10,
+        whole_jobs=5_000,
     )

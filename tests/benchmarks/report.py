@@ -102,7 +102,7 @@ def peers_table(results: Results) -> Table:
 
 
 def verdict_table(verdicts: list[Verdict]) -> Table:
-    table = Table("Targets (issues 5 and 10)", ["target", "measured", "met"])
+    table = Table("Targets (issues 5, 10 and 15)", ["target", "measured", "met"])
     marks = {True: "yes", False: "**no**", None: "not measured"}
     table.rows = [[v.target, v.measured, marks[v.met]] for v in verdicts]
     return table

@@ -29,9 +29,11 @@ from tests.benchmarks import (
     machine,
     memory,
     peers,
+    postgres,
     queue_controls,
     report,
     submit,
+    whole_path,
 )
 from tests.benchmarks.plan import MARIADB_URL, SECTIONS, Plan, full, quick
 from tests.benchmarks.results import Results, Table
@@ -48,6 +50,8 @@ RUNNERS: dict[str, Section] = {
     "peers": lambda plan, results, _engine: peers.run(plan, results),
     "io": io_bound.run,
     "controls": queue_controls.run,
+    "whole": whole_path.run,
+    "postgres": postgres.run,
 }
 DOCS = machine.REPO / "docs"
 SCRATCH = machine.REPO / "build" / "benchmarks"

@@ -1,5 +1,5 @@
-"""Issues 5's and 10's targets, each judged from this run's own figures (ratios within the same
-run)."""
+"""Issues 5's, 10's and 15's targets, each judged from this run's own figures (ratios within
+the same run)."""
 
 from __future__ import annotations
 
@@ -109,9 +109,54 @@ def _io_peer(results: Results, peer: str) -> Verdict:
     )
 
 
-def judge(results: Results) -> list[Verdict]:
-    """Every target, in the order issues 5 and 10 list them."""
+def _worker_paths(floor: float, issue: str) -> Callable[[Results], list[Verdict]]:
+    """The in-process and HTTP worker paths at batch 10 and 100, 4 workers, >= ``floor``."""
+
+    def judge_paths(results: Results) -> list[Verdict]:
+        return [
+            _share(
+                f"{name} worker path, batch {batch}, 4 workers >= {floor:.0%} of bare ({issue})",
+                results,
+                path,
+                4,
+                batch,
+                floor,
+            )
+            for path, name in (("inprocess", "in-process"), ("http", "HTTP"))
+            for batch in (10, 100)
+        ]
+
+    return judge_paths
+
+
+def _whole_path(results: Results) -> list[Verdict]:
     return [
+        _share(
+            f"whole path (submitted over HTTP, 4 HTTP ticks), batch {batch} >= 80% of bare "
+            "(issue 15)",
+            results,
+            "whole",
+            4,
+            batch,
+            0.8,
+        )
+        for batch in (10, 100)
+    ]
+
+
+def judge(results: Results) -> list[Verdict]:
+    """Every target, in the order issues 5, 10 and 15 list them."""
+    return [
+        *_worker_paths(0.75, "issue 10")(results),
+        *_worker_paths(1.0, "issue 15")(results),
+        *_whole_path(results),
+        _figure(
+            results,
+            "POST /jobs >= 1,500 jobs/s with 4 clients (issue 15)",
+            "submit.http_one.c4",
+            "{:,.0f} jobs/s".format,
+            lambda v: v >= 1500,
+        ),
         _share(
             "in-process worker path, batch 100, 4 workers >= 70% of bare",
             results,

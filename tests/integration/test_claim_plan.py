@@ -48,22 +48,6 @@ def table_access(node: Any) -> dict[str, Any]:
     raise LookupError("no access to the jobs table in this plan")
 
 
-@pytest.fixture
-def busy_table(mariadb_engine: Engine) -> Engine:
-    """A table like a production one: mostly finished jobs, a few waiting or running."""
-    make_jobs(mariadb_engine, 3000, S.SUCCESS, finished_ago=3600)
-    make_jobs(mariadb_engine, 200, S.DLQ, finished_ago=3600)
-    make_jobs(mariadb_engine, 300, S.CANCELLED, finished_ago=3600)
-    make_jobs(mariadb_engine, 40, S.SCHEDULED, priority=1)
-    make_jobs(mariadb_engine, 40, S.SCHEDULED, run_in=-600)
-    make_jobs(mariadb_engine, 20, S.SCHEDULED, run_in=600)
-    make_jobs(mariadb_engine, 20, S.RUNNING)
-    make_jobs(mariadb_engine, 50, S.CREATED, run_in=600)
-    with mariadb_engine.connect() as conn:
-        conn.execute(text("ANALYZE TABLE jobs, job_attempts")).all()
-    return mariadb_engine
-
-
 def test_the_claim_reads_ix_jobs_claim_without_filesort_or_full_scan(busy_table: Engine) -> None:
     explained = plan(busy_table, claim_query(), limit=10)
     access = table_access(explained)

@@ -14,6 +14,7 @@ from common.models import jobs, queue_changes
 from common.queue_controls import QueueControls, RateLimit, read_controls, set_controls
 from common.states import Status
 from tests.factories import expire_lease, make_jobs, status_of
+from tests.integration.test_enqueue import statements
 
 S = Status
 
@@ -153,3 +154,34 @@ def test_a_claimer_that_saw_no_controls_obeys_ones_set_since(engine: Engine) -> 
     control(engine, "mail", paused=True)
     assert take(10) == ["default"] * 3
     assert mode.controlled is True
+
+
+def test_a_claim_naming_queues_reads_no_controls_while_none_exist(engine: Engine) -> None:
+    """Without controls, a claim of named queues is its candidates' read and the lease's UPDATE:
+    the candidates say whether controls have appeared, as the claim of every queue does."""
+    make_jobs(engine, 2, queue="mail")
+    mode = ClaimMode()
+    with statements(engine) as sent, transaction(engine) as conn:
+        jobs = claim_in(conn, worker_id="w1", limit=5, lease_seconds=60, queues=["mail"], mode=mode)
+    assert [job.queue for job in jobs] == ["mail", "mail"]
+    reads = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1  # no read of queue_settings' rows
+    assert mode.controlled is False
+
+
+def test_a_claimer_naming_queues_obeys_controls_set_since(engine: Engine) -> None:
+    make_jobs(engine, 3, queue="mail")
+    mode = ClaimMode()
+
+    def take(limit: int) -> list[str]:
+        with transaction(engine) as conn:
+            jobs = claim_in(
+                conn, worker_id="w1", limit=limit, lease_seconds=60, queues=["mail"], mode=mode
+            )
+            return [job.queue for job in jobs]
+
+    assert take(1) == ["mail"] and mode.controlled is False
+    control(engine, "mail", paused=True)
+    assert take(10) == []
+    assert mode.controlled is True
+    assert _statuses(engine, "mail") == Counter({S.SCHEDULED: 2, S.RUNNING: 1})
