@@ -20,6 +20,7 @@ from common.transitions import (
     cancel_past_deadline,
     dead_letter,
     fail_for_retry,
+    note_late_end,
     succeed,
 )
 
@@ -51,7 +52,8 @@ def finish(
     """Record ``finished`` attempts in one transaction, and say what became of them.
 
     The fast path writes all of them with a few set-based statements. If any job's lease was
-    lost meanwhile, that transaction rolls back and each one is written on its own.
+    lost meanwhile, that transaction rolls back and each one is written on its own; one whose
+    lease was lost is only noted on its lost attempt's row (note_late_end).
     """
     if not finished:
         return Recorded()
@@ -66,6 +68,7 @@ def finish(
             recorded.add(run_in_transaction(bind, partial(record, finished=[one])))
         except LeaseLost:
             recorded.lost.append(one)
+            run_in_transaction(bind, partial(note_late_end, late=one))
     return recorded
 
 

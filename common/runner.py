@@ -154,6 +154,19 @@ class Runner:
             self._work.notify_all()
         return unstarted
 
+    def stop_starting(self, tick_end: float) -> list[Attempt]:
+        """Start nothing more, wait for what runs until ``tick_end`` at the latest, and return
+        the jobs that were waiting to start (to be handed back)."""
+        with self._lock:
+            self.starts_before = float("-inf")
+            self.tick_end = min(self.tick_end, tick_end)
+            for attempt in self._running.values():
+                attempt.give_up_at = min(attempt.give_up_at, self.tick_end)
+            unstarted = [*self._ready, *self._passed_over]
+            self._ready.clear()
+            self._passed_over.clear()
+        return unstarted
+
     def unmarked_since(self, before: float) -> list[Attempt]:
         """Running attempts started before ``before`` whose start is not yet in the job row."""
         with self._lock:

@@ -57,6 +57,8 @@ START_UNKNOWN = (
     "have begun; the attempt is given back"
 )
 DEADLINE_PASSED = "deadline passed: not started by its not_after"
+# A stale worker's end, noted on its lost attempt: the attempt after it decides the outcome.
+LATE_END = "its worker ended it after the lease had passed on, too late to count"
 # The columns a caller selects (FOR UPDATE) to hand rows to the transitions that take rows.
 REF_COLUMNS = (
     jobs.c.id,
@@ -127,8 +129,8 @@ def take_leases(
     """SCHEDULED -> RUNNING for claim candidates this transaction has locked, under one lease.
 
     ``candidates`` carry id, type, queue, payload, attempts, max_attempts, not_after and
-    callback_url. The claim counts the attempt; a job released or recovered unstarted gives it
-    back.
+    callback_url. The claim counts the attempt; a job its worker releases unstarted gives it
+    back, and so does recovery of one whose start was never written (decide_lost).
     """
     if not candidates:
         return []
@@ -328,6 +330,25 @@ def _uncounted_losses(conn: Connection, rows: Sequence[Any]) -> dict[int, int]:
         .group_by(job_attempts.c.job_id)
     )
     return {job_id: count for job_id, count in conn.execute(query).all()}
+
+
+def note_late_end(conn: Connection, late: Finished) -> int:
+    """A stale worker's end of an attempt whose lease expired meanwhile: it changes nothing,
+    but the attempt's ``lease_expired`` row says it ran to an end, and that what a later
+    attempt (or recovery) made of the job stands. Returns 1 if that row was found."""
+    job = late.job
+    note = f"{LEASE_EXPIRED}; {LATE_END} ({late.outcome})"
+    stmt = (
+        update(job_attempts)
+        .where(
+            job_attempts.c.job_id == job.id,
+            job_attempts.c.attempt == job.attempt,
+            job_attempts.c.worker_id == job.worker_id,
+            job_attempts.c.outcome == Outcome.LEASE_EXPIRED,
+        )
+        .values(error=note)
+    )
+    return conn.execute(stmt).rowcount
 
 
 def _lease_expired_decision(row: Any, uncounted_before: dict[int, int]) -> Decision:

@@ -9,6 +9,11 @@ A job past its deadline (its type's timeout, or the tick's end) is given up on: 
 ends ``timeout`` and is retried like any failure. The tick answers within its budget whatever
 its handlers do.
 
+When the process is told to stop (SIGTERM or Ctrl-C: common/shutdown.py), the tick claims
+nothing more, hands back at once the jobs it has not started, gives those that run
+STOP_GRACE_SECONDS to end (then gives up on them: ``timeout``, retried), records them all and
+answers. Nothing it held is left RUNNING for a lease to recover.
+
 Finished attempts are written in batches, at most ``FLUSH_SECONDS`` after they end; so is the
 start of a long attempt. A crash can lose at most that much, which the lease then hands to
 another worker: execution is at least once.
@@ -37,6 +42,7 @@ from common.leases import LeaseKeeper
 from common.retry import BackoffPolicy
 from common.runner import Attempt, Runner
 from common.schedule import promote_due
+from common.shutdown import stopping
 from common.start_rule import durations
 from common.transitions import ClaimedJob, Finished, mark_started
 
@@ -51,6 +57,11 @@ CLAIM_AHEAD_SECONDS = 0.02
 # them and answer within its budget.
 END_MARGIN_SECONDS = 0.25
 MAX_ERROR_CHARS = 4000
+# Told to stop, a tick lets its running jobs end for this long: inside gunicorn's graceful
+# timeout of the local stack (5 s) and the 10 s Cloud Run grants after SIGTERM.
+STOP_GRACE_SECONDS = 2.0
+# How often a sleeping tick looks whether the process was told to stop.
+STOP_CHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,7 @@ class _Tick:
         self.passed_over: set[int] = set()  # handed back as not fitting: not to be claimed again
         self.expected: dict[str, float] = {}  # by job type, for this claim's jobs
         self.keeper = LeaseKeeper(engine, options.lease_seconds)
+        self.stopped = False  # the process is shutting down: claim nothing more
         margin = min(END_MARGIN_SECONDS, options.budget_seconds / 4)
         self.runner = Runner(
             self._execute,
@@ -160,6 +172,8 @@ class _Tick:
         self.runner.start()
         try:
             while self._time_left() > 0:
+                if stopping.is_set() and not self.stopped:
+                    self._stop_soon()
                 self.runner.give_up_overdue(self._given_up)
                 self._collect()
                 self._hand_back(self.runner.take_passed_over(), did_not_fit=True)
@@ -317,6 +331,8 @@ class _Tick:
         timeout = attempt.job_type.timeout_seconds
         if ran >= timeout:
             why = f"timeout: ran past its type's {timeout:g} s timeout"
+        elif self.stopped:
+            why = f"timeout: the worker was shut down after {ran:.2f} s of this attempt"
         else:
             why = f"timeout: the worker tick's budget ran out after {ran:.2f} s of this attempt"
         job = attempt.job
@@ -403,6 +419,13 @@ class _Tick:
             # batch after batch of jobs that do not fit either.
             self.next_claim = self.clock() + self.options.poll_seconds
 
+    def _stop_soon(self) -> None:
+        """The process is shutting down: hand back what has not started, let the rest end."""
+        self.stopped = True
+        self.deadline = min(self.deadline, self.clock() + STOP_GRACE_SECONDS)
+        self._hand_back(self.runner.stop_starting(self.deadline))
+        log.info("worker %s stopping: the process is shutting down", self.options.worker_id)
+
     def _end(self) -> None:
         unstarted = self.runner.stop(self._given_up)
         try:
@@ -416,7 +439,7 @@ class _Tick:
 
     def _until_next_wake(self) -> float:
         now = self.clock()
-        wakes = [self.deadline]
+        wakes = [self.deadline, now + STOP_CHECK_SECONDS]
         if self.pending:
             wakes.append(self.pending_since + FLUSH_SECONDS)
         if (give_up := self.runner.next_give_up()) is not None:
@@ -436,6 +459,8 @@ class _Tick:
         return self.deadline - self.clock()
 
     def _jobs_left(self) -> int:
+        if self.stopped:
+            return 0
         if self.options.max_jobs is None:
             return self.options.batch_size
         return self.options.max_jobs - (self.summary.claimed - self.summary.released)

@@ -12,7 +12,7 @@ import flask
 from werkzeug import exceptions
 
 from common.errors import MethodNotAllowed, NotFound, PayloadTooLarge, SkiplockError
-from functions._http import configure_logs, error_response, settings
+from functions._http import configure_logs, error_response, registry, settings
 from functions.catalog import CATALOG, Catalog, Function
 
 HTTP_ERRORS: dict[int, tuple[type[SkiplockError], str]] = {
@@ -66,6 +66,8 @@ def _message(exc: exceptions.HTTPException) -> str:
 
 
 def create_app() -> flask.Flask:
-    """The gateway of every function in the catalog (gunicorn's entry point)."""
+    """The gateway of every function in the catalog (gunicorn's entry point). A worker whose
+    job types cannot be loaded (JOB_MODULES) fails to boot, rather than answer 500s."""
     configure_logs()
+    registry()
     return create_gateway()

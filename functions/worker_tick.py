@@ -11,10 +11,16 @@ import flask
 import functions_framework
 
 from common.errors import Misconfigured
+from common.shutdown import stop_on_signals
 from common.worker import TickOptions, work_tick
 from functions._http import engine, registry, respond, serve, settings
 from functions.catalog import check_deployment
 from functions.ticks import parse_work_tick
+
+# An instance told to shut down (SIGTERM from Cloud Run, Lambda or gunicorn; Ctrl-C) ends its
+# ticks in time: they stop claiming and hand back what they have not started (common/worker.py).
+# Loaded in the process's main thread, where signal handlers can be installed.
+stop_on_signals()
 
 
 @functions_framework.http

@@ -2,14 +2,21 @@
 
 The gateway is served by gunicorn in worker processes, as functions-framework serves a
 function; the local cron fires the ticks of functions/catalog.py at it over HTTP.
+
+It refuses to start what could not work (a busy port, job types that do not load), saying
+why. Ctrl-C, SIGINT or SIGTERM stop it: gunicorn is told to stop (its ticks then hand back
+what they have not started: common/worker.py), and whatever is left of it after
+GATEWAY_STOP_SECONDS is killed, so that no process outlives the stack or holds its port.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,8 +31,9 @@ from common import logs
 from common.aws import prepare_local_cloud
 from common.config import Settings
 from common.db import migrate
+from common.errors import Misconfigured
 from common.handlers.catalog import build_registry
-from common.recurring_file import RecurringFileError, load
+from common.recurring_file import load
 from functions.catalog import CATALOG, check_deployment
 from local.cron import LocalCron
 
@@ -35,6 +43,10 @@ DEFAULT_DATABASE_URL = f"sqlite:///{REPO / '.local-stack' / 'skiplock.db'}"
 DEFAULT_RECURRING_FILE = str(REPO / "recurring.toml")
 # Signs the local stack's webhooks; a deployment sets its own secret.
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"
+# gunicorn's graceful timeout: how long a tick told to stop may take to answer.
+GRACEFUL_SECONDS = 5
+# After this, what is left of the gateway's processes is killed: the stack is down within 10 s.
+GATEWAY_STOP_SECONDS = 6.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # Our own handlers: a shell starting us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):  # stopped: what had started is stopped
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ.setdefault("RECURRING_FILE", DEFAULT_RECURRING_FILE)
     os.environ.setdefault("WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
@@ -58,41 +78,65 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
-    registry = build_registry(settings)
     logs.configure(settings.log_format, settings.log_level)
     try:
+        registry = build_registry(settings)
         check_deployment(settings, registry)
         schedules = load(settings.recurring_file, registry)
-    except (ValueError, RecurringFileError) as exc:
+        _check_free(args.moto_port, "moto's port (--moto-port)")
+        _check_free(args.port, "the API gateway's port (--port)")
+    except (ValueError, Misconfigured) as exc:
         sys.exit(f"skiplock cannot start: {exc}")
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
 
+    say = _reporter(settings)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
     moto = ThreadedMotoServer(ip_address=HOST, port=args.moto_port, verbose=False)
     moto.start()
-    migrate(settings.database_url)  # locally on every start; in the cloud, once per deploy
-    prepare_local_cloud(settings)
-    gateway = _start_gateway(args.port, args.workers, settings.log_format)
-    base_url = f"http://{HOST}:{args.port}"
-    _wait_until_up(base_url + "/openapi.json", gateway)
+    gateway: subprocess.Popen[bytes] | None = None
     cron = None
-    if not args.no_cron:
-        cron = LocalCron(CATALOG, base_url, settings, report=_reporter(settings))
-        cron.start()
-    _print_banner(settings, base_url, moto_url, cron is not None, len(schedules))
-    _wait_for_stop(gateway, _reporter(settings))
-    say = _reporter(settings)
+    try:
+        migrate(settings.database_url)  # locally on every start; in the cloud, once per deploy
+        prepare_local_cloud(settings)
+        gateway = _start_gateway(args.port, args.workers, settings.log_format)
+        base_url = f"http://{HOST}:{args.port}"
+        _wait_until_up(base_url + "/openapi.json", gateway)
+        if not args.no_cron:
+            cron = LocalCron(CATALOG, base_url, settings, report=say)
+            cron.start()
+        _print_banner(settings, base_url, moto_url, cron is not None, len(schedules))
+        _wait_for_stop(gateway, say)
+    finally:
+        _stop(say, moto, gateway, cron)
+
+
+def _stop(
+    say: Callable[[str], None],
+    moto: ThreadedMotoServer,
+    gateway: subprocess.Popen[bytes] | None,
+    cron: LocalCron | None,
+) -> None:
+    """Stop everything, a second Ctrl-C or SIGTERM notwithstanding."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     say("stopping ...")
     if cron:
         cron.stop()
-    gateway.terminate()
-    try:
-        gateway.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        gateway.kill()
+    if gateway is not None:
+        _stop_gateway(gateway)
     moto.stop()
     say("stopped")
+
+
+def _check_free(port: int, what: str) -> None:
+    """Misconfigured when something listens on ``port`` already (a server would not start)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            raise Misconfigured(f"{what} {HOST}:{port} is in use: {exc.strerror}") from None
 
 
 def _reporter(settings: Settings) -> Callable[[str], None]:
@@ -118,23 +162,35 @@ def _start_gateway(port: int, workers: int, log_format: str) -> subprocess.Popen
         "8",
         "--timeout",
         "120",
-        # On Ctrl-C a tick still running is cut off after 5 s (its jobs come back through
-        # their leases) rather than held up to its whole budget.
+        # Told to stop, a tick answers within 2 s (common/worker.py); a worker still busy after
+        # this is killed, its jobs coming back through their leases.
         "--graceful-timeout",
-        "5",
+        str(GRACEFUL_SECONDS),
         "--log-level",
         "warning",
     ]
     if log_format == "json":
         command += ["--logger-class", "local.gunicorn_logs.JsonLogger"]
-    return subprocess.Popen(command, cwd=REPO)
+    # Its own process group: we stop it ourselves, and can then kill all that is left of it.
+    return subprocess.Popen(command, cwd=REPO, start_new_session=True)
+
+
+def _stop_gateway(gateway: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to gunicorn (its workers' ticks stop claiming and answer), then SIGKILL to any
+    of its processes still there after GATEWAY_STOP_SECONDS."""
+    gateway.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        gateway.wait(timeout=GATEWAY_STOP_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(gateway.pid, signal.SIGKILL)  # a worker its master left behind, if any
+    gateway.wait()
 
 
 def _wait_until_up(url: str, gateway: subprocess.Popen[bytes], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if gateway.poll() is not None:
-            sys.exit(f"the gateway exited with code {gateway.returncode}")
+            sys.exit(f"the gateway exited with code {gateway.returncode} (its log above says why)")
         try:
             urllib.request.urlopen(url, timeout=1).close()
             return
@@ -142,7 +198,6 @@ def _wait_until_up(url: str, gateway: subprocess.Popen[bytes], seconds: float = 
             return  # it answered (401 when API_TOKEN is set): it is up
         except OSError:
             time.sleep(0.1)
-    gateway.terminate()
     sys.exit(f"the gateway did not answer at {url} within {seconds:g}s")
 
 
@@ -174,7 +229,6 @@ def _interrupt(*_: object) -> None:
 
 
 def _wait_for_stop(gateway: subprocess.Popen[bytes], say: Callable[[str], None]) -> None:
-    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         while gateway.poll() is None:
             time.sleep(0.5)

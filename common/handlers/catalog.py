@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from types import ModuleType
 
 from common.config import Settings, current_settings
+from common.errors import Misconfigured
 from common.handlers import email, file_upload, pdf, webhook
 from common.handlers.builtin import register_builtins
 from common.handlers.registry import Registry
@@ -16,7 +18,7 @@ def build_registry(settings: Settings) -> Registry:
     ``webhook`` (the deliveries of callback_url) always.
 
     Users add their own with JOB_MODULES, a comma-separated list of modules that each define
-    ``register(registry: Registry) -> None``.
+    ``register(registry: Registry) -> None``; Misconfigured names one that cannot be used.
     """
     registry = Registry(default_max_attempts=settings.max_attempts)
     if settings.builtin_job_types:
@@ -24,8 +26,18 @@ def build_registry(settings: Settings) -> Registry:
     for bundled in (email, pdf, file_upload, webhook):
         bundled.register(registry, settings)
     for module_name in settings.job_modules:
-        importlib.import_module(module_name).register(registry)
+        register = getattr(_job_module(module_name), "register", None)
+        if not callable(register):
+            raise Misconfigured(f"JOB_MODULES: module {module_name!r} defines no register()")
+        register(registry)
     return registry
+
+
+def _job_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise Misconfigured(f"JOB_MODULES: module {name!r} does not import: {exc}") from exc
 
 
 @cache

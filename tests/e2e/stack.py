@@ -66,12 +66,20 @@ class LocalStack:
 
 
 def start_stack(
-    env: dict[str, str], startup_seconds: float = 300, args: tuple[str, ...] = ()
+    env: dict[str, str],
+    startup_seconds: float = 300,
+    args: tuple[str, ...] = (),
+    ignore_sigint: bool = False,
 ) -> LocalStack:
+    """The stack started as README.md says; with ``ignore_sigint``, as a script started in the
+    background starts it (SIGINT inherited as ignored)."""
     port, moto_port = free_port(), free_port()
     token = "e2e-token"
+    command = ["./local/start.sh", "--port", str(port), "--moto-port", str(moto_port), *args]
+    if ignore_sigint:
+        command = ["bash", "-c", 'trap "" INT; exec "$@"', "start.sh", *command]
     process = subprocess.Popen(
-        ["./local/start.sh", "--port", str(port), "--moto-port", str(moto_port), *args],
+        command,
         cwd=REPO,
         # No recurring schedules unless a test asks: their jobs would come at any minute.
         env={**os.environ, "API_TOKEN": token, "RECURRING_FILE": "", **env},
@@ -97,13 +105,18 @@ def start_stack(
 
 @contextmanager
 def stack_on_empty_mariadb(
-    url: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    url: str,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    ignore_sigint: bool = False,
 ) -> Iterator[LocalStack]:
     """The stack on the MariaDB database at ``url``, emptied first; stopped at the end."""
     engine = make_engine(url)
     empty_tables(engine)
     engine.dispose()
-    stack = start_stack({"DATABASE_URL": url, **(env or {})}, args=args)
+    stack = start_stack(
+        {"DATABASE_URL": url, **(env or {})}, args=args, ignore_sigint=ignore_sigint
+    )
     try:
         yield stack
     finally:
