@@ -64,6 +64,13 @@ class PayloadTooLarge(SkiplockError):
     code = "payload_too_large"
 
 
+class RequestTimeout(SkiplockError):
+    """The request body did not arrive in time (REQUEST_BODY_SECONDS)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class Misconfigured(SkiplockError):
     """The deployment's settings do not work together; the message says what to change."""
 

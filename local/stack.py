@@ -7,6 +7,7 @@ function; the local cron fires the ticks of functions/catalog.py at it over HTTP
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -39,6 +40,11 @@ LOCAL_WEBHOOK_SECRET = "local-webhook-secret"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument(
+        "--host",
+        default=HOST,
+        help="the API gateway's address (default 127.0.0.1; any other needs API_TOKEN)",
+    )
     parser.add_argument("--port", type=int, default=8080, help="the API gateway's port")
     parser.add_argument("--moto-port", type=int, default=5000, help="moto's port (S3, SES)")
     parser.add_argument("--workers", type=int, default=4, help="gateway worker processes")
@@ -61,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     registry = build_registry(settings)
     logs.configure(settings.log_format, settings.log_level)
     try:
+        check_exposure(args.host, settings)
         check_deployment(settings, registry)
         schedules = load(settings.recurring_file, registry)
     except (ValueError, RecurringFileError) as exc:
@@ -73,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     moto.start()
     migrate(settings.database_url)  # locally on every start; in the cloud, once per deploy
     prepare_local_cloud(settings)
-    gateway = _start_gateway(args.port, args.workers, settings.log_format)
-    base_url = f"http://{HOST}:{args.port}"
+    gateway = _start_gateway(args.host, args.port, args.workers, settings.log_format)
+    base_url = f"http://{_reachable(args.host)}:{args.port}"
     _wait_until_up(base_url + "/openapi.json", gateway)
     cron = None
     if not args.no_cron:
@@ -102,14 +109,48 @@ def _reporter(settings: Settings) -> Callable[[str], None]:
     return lambda text: print(text, flush=True)
 
 
-def _start_gateway(port: int, workers: int, log_format: str) -> subprocess.Popen[bytes]:
+def check_exposure(host: str, settings: Settings) -> None:
+    """Raise ValueError for a gateway that would listen beyond this machine without API_TOKEN.
+
+    Refused rather than warned about: an open gateway lets anyone on the network enqueue jobs
+    that send mail, write to the bucket and call URLs, and a warning scrolls by unread.
+    """
+    if settings.api_token or _is_loopback(host):
+        return
+    raise ValueError(
+        f"--host {host} listens beyond this machine: set API_TOKEN first (every request must"
+        " then carry it), or keep the default 127.0.0.1"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _reachable(host: str) -> str:
+    """Where this machine reaches a gateway bound to ``host`` (0.0.0.0 is every address)."""
+    if host in ("0.0.0.0", "::", "[::]"):
+        return HOST
+    return _url_host(host)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host.strip('[]')}]" if ":" in host else host
+
+
+def _start_gateway(host: str, port: int, workers: int, log_format: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
         "gunicorn",
         "functions.gateway:create_app()",
         "--bind",
-        f"{HOST}:{port}",
+        f"{_url_host(host)}:{port}",
         "--workers",
         str(workers),
         "--worker-class",
@@ -124,6 +165,8 @@ def _start_gateway(port: int, workers: int, log_format: str) -> subprocess.Popen
         "5",
         "--log-level",
         "warning",
+        "--config",
+        "python:local.gunicorn_conf",
     ]
     if log_format == "json":
         command += ["--logger-class", "local.gunicorn_logs.JsonLogger"]
