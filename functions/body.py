@@ -62,12 +62,13 @@ def discard_unread(request: flask.Request, limit: int) -> None:
 
 
 def parse_json_object(raw: bytes, *, optional: bool = False) -> dict[str, Any]:
-    """The body as a JSON object: strict JSON (no NaN or Infinity, numbers that fit a double),
-    nested at most MAX_JSON_DEPTH deep, its strings valid Unicode without NUL; 400 otherwise."""
+    """The body as a JSON object: no NaN or Infinity (Python's parser reads them, and 1e309 as
+    Infinity), nested at most MAX_JSON_DEPTH deep, its strings valid Unicode without NUL (no
+    database stores those); 400 naming the field otherwise."""
     if not raw.strip() and optional:
         return {}
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        body = json.loads(raw)
     except RecursionError:
         raise _too_deep() from None
     except ValueError as exc:
@@ -94,51 +95,54 @@ def _read_chunk(request: flask.Request, size: int, deadline: float) -> bytes:
             sock.settimeout(None)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValidationError(f"the body is not valid JSON: {name} is not a number", field="body")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValidationError(f"the body holds a number too large: {text[:40]}", field="body")
-    return value
-
-
 def _check_values(body: Any) -> None:
-    """Walk the parsed body without recursion: its depth, and every string and key."""
-    pending: list[tuple[Any, int]] = [(body, 1)]
+    """Walk the parsed body without recursion, naming the field of the first value that is no
+    JSON: a number out of range (1e309, NaN), a string that is not Unicode or holds a NUL, or a
+    value nested too deep."""
+    pending: list[tuple[Any, str, int]] = [(body, "", 1)]
     while pending:
-        value, depth = pending.pop()
+        value, path, depth = pending.pop()
         if isinstance(value, str):
-            _check_string(value)
+            _check_string(value, path)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(
+                f"{path or 'the body'} must be a finite number (JSON has no NaN or Infinity,"
+                " and 1e309 is out of range)",
+                field=path or "body",
+            )
         elif isinstance(value, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise _too_deep()
+                raise _too_deep(path)
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
-                if isinstance(key, str):
-                    _check_string(key)
-                pending.append((item, depth + 1))
+                child = f"{path}[{key}]" if isinstance(key, int) else _member(path, key)
+                pending.append((item, child, depth + 1))
 
 
-def _check_string(text: str) -> None:
+def _member(path: str, key: str) -> str:
+    _check_string(key, path or "body")
+    return f"{path}.{key}" if path else key
+
+
+def _check_string(text: str, path: str) -> None:
+    field = path or "body"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError(
-            "the body holds a string that is not valid Unicode (a lone surrogate such as \\ud800)",
-            field="body",
+            f"{field} is not valid Unicode: it holds a lone surrogate (such as \\ud800)",
+            field=field,
         ) from None
     if "\x00" in text:
-        raise ValidationError("the body holds a NUL character (\\u0000)", field="body")
+        raise ValidationError(f"{field} holds a NUL character (\\u0000)", field=field)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the body is over MAX_PAYLOAD_BYTES ({limit} bytes)", field="body")
 
 
-def _too_deep() -> ValidationError:
+def _too_deep(path: str = "") -> ValidationError:
     return ValidationError(
-        f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels", field="body"
+        f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
+        field=path or "body",
     )

@@ -81,9 +81,9 @@ def _route(request: flask.Request, session: Session) -> flask.Response:
     parts = [part for part in request.path.split("/") if part][1:]  # after "dashboard"
     if parts == ["login"]:
         return _login(request, session)
+    sessions.require_login(session)  # first: without a login, every page and action is a 401
     if request.method == "POST":
         sessions.check_post(request, session)
-    sessions.require_login(session)
     if request.method == "POST":
         if parts == ["actions"]:
             return pages.act(request)
