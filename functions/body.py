@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import math
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import flask
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from common.errors import PayloadTooLarge, RequestTimeout, ValidationError
 
 CHUNK_BYTES = 64 * 1024
 DISCARD_SECONDS = 5.0
+EXPIRED_SECONDS = 0.001  # the socket timeout once a body's time is up
+TIMED_OUT = "skiplock.body_timed_out"  # in the WSGI environ
 MAX_JSON_DEPTH = 64  # a job's payload is data, not a tree of this depth; the parser recurses
 
 
@@ -27,38 +32,59 @@ def read_body(request: flask.Request, limit: int, seconds: float) -> bytes:
     ``seconds`` to arrive: a client sending a byte a second does not hold a thread for long."""
     if (request.content_length or 0) > limit:
         raise _too_large(limit)
-    deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     size = 0
-    while True:
-        try:
-            chunk = _read_chunk(request, min(CHUNK_BYTES, limit + 1 - size), deadline)
-        except RequestEntityTooLarge:  # the gateway's MAX_CONTENT_LENGTH, on a chunked body
-            raise _too_large(limit) from None
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
+    with _deadline(request, seconds) as deadline:
+        while True:
+            try:
+                chunk = _read_chunk(request, min(CHUNK_BYTES, limit + 1 - size), deadline)
+            except RequestEntityTooLarge:  # the gateway's MAX_CONTENT_LENGTH, on a chunked body
+                raise _too_large(limit) from None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
 
 
 def discard_unread(request: flask.Request, limit: int) -> None:
     """Read and drop what is left of the body, up to ``limit`` bytes and DISCARD_SECONDS: the
     server would otherwise close the connection under the client's feet (gunicorn drains only
     64 KiB), and the client's next request on it would fail."""
-    if (request.content_length or 0) > limit:
-        return  # the server closes this connection (local/gunicorn_conf.py)
-    deadline = time.monotonic() + DISCARD_SECONDS
+    if (request.content_length or 0) > limit or request.environ.get(TIMED_OUT):
+        return  # the server closes this connection (local/gunicorn_conf.py, or a slow client)
     discarded = 0
     try:
-        while discarded <= limit:
-            chunk = _read_chunk(request, CHUNK_BYTES, deadline)
-            if not chunk:
-                return
-            discarded += len(chunk)
+        with _deadline(request, DISCARD_SECONDS) as deadline:
+            while discarded <= limit:
+                chunk = _read_chunk(request, CHUNK_BYTES, deadline)
+                if not chunk:
+                    return
+                discarded += len(chunk)
     except (RequestTimeout, HTTPException, OSError, ValueError):
         return  # the server closes this connection; the answer is already made
+
+
+@contextmanager
+def _deadline(request: flask.Request, seconds: float) -> Iterator[float]:
+    """The moment reading must end, enforced on gunicorn's socket: gunicorn reads a body in a
+    loop of recv calls, each of which a trickling client satisfies with one byte, so a timer
+    shortens the socket's timeout at the deadline and the next recv times out."""
+    deadline = time.monotonic() + seconds
+    sock = request.environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket):
+        yield deadline
+        return
+    sock.settimeout(seconds)
+    alarm = threading.Timer(seconds, sock.settimeout, (EXPIRED_SECONDS,))
+    alarm.daemon = True
+    alarm.start()
+    try:
+        yield deadline
+    finally:
+        alarm.cancel()
+        sock.settimeout(None)
 
 
 def parse_json_object(raw: bytes, *, optional: bool = False) -> dict[str, Any]:
@@ -80,19 +106,16 @@ def parse_json_object(raw: bytes, *, optional: bool = False) -> dict[str, Any]:
 
 
 def _read_chunk(request: flask.Request, size: int, deadline: float) -> bytes:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise RequestTimeout()
-    sock = request.environ.get("gunicorn.socket")
-    if isinstance(sock, socket.socket):
-        sock.settimeout(remaining)
+    if time.monotonic() >= deadline:
+        raise _timed_out(request)
     try:
         return bytes(request.stream.read(size))
-    except TimeoutError:
-        raise RequestTimeout() from None
-    finally:
-        if isinstance(sock, socket.socket):
-            sock.settimeout(None)
+    except (TimeoutError, ClientDisconnected):  # werkzeug reports a timeout as a disconnect
+        if time.monotonic() < deadline - 0.1:
+            raise ValidationError(
+                "the body ended before its Content-Length", field="body"
+            ) from None
+        raise _timed_out(request) from None
 
 
 def _check_values(body: Any) -> None:
@@ -135,6 +158,11 @@ def _check_string(text: str, path: str) -> None:
         ) from None
     if "\x00" in text:
         raise ValidationError(f"{field} holds a NUL character (\\u0000)", field=field)
+
+
+def _timed_out(request: flask.Request) -> RequestTimeout:
+    request.environ[TIMED_OUT] = True  # a slow client's rest is not waited for a second time
+    return RequestTimeout()
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
