@@ -78,6 +78,7 @@ def _serve(request: flask.Request, view: View, *, methods: set[str], tick: bool)
             raise MethodNotAllowed(
                 f"{request.method} is not allowed here; use {' or '.join(sorted(methods))}",
                 field="method",
+                allowed=tuple(sorted(methods)),
             )
         access.authorize(request, settings(), tick=tick)
         return view(request)
@@ -148,7 +149,10 @@ def respond(body: Any, status: int = 200) -> flask.Response:
 
 def error_response(exc: SkiplockError) -> flask.Response:
     error = {"code": exc.code, "message": exc.message, "field": exc.field}
-    return respond({"error": error}, exc.status)
+    response = respond({"error": error}, exc.status)
+    if isinstance(exc, MethodNotAllowed) and exc.allowed:
+        response.headers["Allow"] = ", ".join(exc.allowed)
+    return response
 
 
 def iso(moment: datetime | None) -> str | None:

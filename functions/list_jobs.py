@@ -54,7 +54,9 @@ def _route(request: flask.Request) -> flask.Response:
         return respond(openapi_document())
     if len(parts) == 2 and parts[0] == "jobs" and parts[1] in POST_ONLY:
         raise MethodNotAllowed(
-            f"GET /jobs/{parts[1]} is not allowed; use POST (it is no job id)", field="method"
+            f"GET /jobs/{parts[1]} is not allowed; use POST (it is no job id)",
+            field="method",
+            allowed=("POST",),
         )
     if len(parts) == 2 and parts[0] == "jobs":
         reject_unknown(request.args, (), what="query parameter")

@@ -167,6 +167,10 @@ def _start_gateway(host: str, port: int, workers: int, log_format: str) -> subpr
         "warning",
         "--config",
         "python:local.gunicorn_conf",
+        # gunicorn's largest request line (its default is 4094): long filters and cursors
+        # reach the functions, which answer them; past it, a 414 JSON error.
+        "--limit-request-line",
+        "8190",
     ]
     if log_format == "json":
         command += ["--logger-class", "local.gunicorn_logs.JsonLogger"]
