@@ -131,6 +131,7 @@ def test_a_body_refused_unread_under_the_limit_does_not_break_the_connection(
     ("raw", "field"),
     [
         (b'{"type": "\\ud800"}', "type"),
+        (b'{"type": "noop", "payload": {"s": "x\\ud800"}}', "payload.s"),
         (b"[" * 10_000 + b"]" * 10_000, "body"),
         (b'{"type": "noop", "payload": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", "body"),
         (b'{"type": "noop", "payload": {"x": NaN}}', "payload.x"),

@@ -34,6 +34,7 @@ RAW_BODIES = {  # what any JSON body may be: (bytes, the field named)
     "deep-5000-object": (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "body"),
     "deep-65": (b'{"payload":' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}", None),
     "lone-surrogate": (b'{"type": "\\ud800"}', "type"),
+    "lone-surrogate-payload": (b'{"type": "noop", "payload": {"s": "\\ud800"}}', "payload.s"),
     "lone-surrogate-key": (b'{"\\udfff": 1}', "body"),
     "invalid-utf8": (b'{"type": "\xff\xfe"}', "body"),
     "nul": (b'{"type": "no\\u0000op"}', "type"),
