@@ -15,11 +15,13 @@ from typing import Any
 import flask
 import functions_framework
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from common.errors import (
     DatabaseUnavailable,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     SkiplockError,
     Unauthorized,
 )
@@ -69,6 +71,10 @@ def _answer(request: flask.Request) -> flask.Response:
     except SQLAlchemyError:
         log.exception("database error")
         response = _error(request, SkiplockError(), session)
+    except RequestEntityTooLarge:  # a form over the gateway's MAX_CONTENT_LENGTH
+        limit = settings().max_payload_bytes
+        too_large = PayloadTooLarge(f"the form is over MAX_PAYLOAD_BYTES ({limit} bytes)")
+        response = _error(request, too_large, session)
     except Exception:  # never a traceback in a page; the log has it
         log.exception("unexpected error")
         response = _error(request, SkiplockError(), session)

@@ -259,3 +259,21 @@ def test_bad_ticks_are_a_400_naming_the_field(
     functions: Functions, path: str, body: dict[str, Any], field: str
 ) -> None:
     assert_refused(gateway().post(path, json=body), field)
+
+
+@pytest.mark.parametrize("path", ["/dashboard/actions", "/dashboard/logout"])
+def test_a_dashboard_form_over_the_limit_is_a_413_page_not_a_500(
+    functions: Functions, engine: Engine, path: str
+) -> None:
+    browser = gateway()
+    browser.get("/dashboard")  # the session (no API_TOKEN: logged in)
+    before = database_rows(engine)
+
+    response = browser.post(
+        path,
+        data="csrf=x&pad=" + "x" * 300 * 1024,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 413
+    assert database_rows(engine) == before
