@@ -85,6 +85,8 @@ class Settings:
     worker_poll_seconds: float = 0.05
     schedule_budget_seconds: float = 20.0
     max_payload_bytes: int = 256 * 1024
+    # How long a request's body may take to arrive: a slow client must not hold a thread.
+    request_body_seconds: float = 30.0
     retention_seconds: float = 7 * 24 * 3600.0
     builtin_job_types: bool = True
     job_modules: tuple[str, ...] = ()
@@ -152,6 +154,7 @@ class Settings:
                 e, "SCHEDULE_BUDGET_SECONDS", d.schedule_budget_seconds, float
             ),
             max_payload_bytes=_read(e, "MAX_PAYLOAD_BYTES", d.max_payload_bytes, int),
+            request_body_seconds=_read(e, "REQUEST_BODY_SECONDS", d.request_body_seconds, float),
             retention_seconds=_read(e, "RETENTION_SECONDS", d.retention_seconds, float),
             builtin_job_types=_read(e, "BUILTIN_JOB_TYPES", d.builtin_job_types, _flag),
             job_modules=_read(e, "JOB_MODULES", d.job_modules, _names),

@@ -42,6 +42,12 @@ class MethodNotAllowed(SkiplockError):
     status = 405
     code = "method_not_allowed"
 
+    def __init__(
+        self, message: str | None = None, *, field: str | None = None, allowed: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, field=field)
+        self.allowed = allowed  # the Allow header of the answer
+
 
 class IllegalTransition(SkiplockError):
     """That status change is not allowed."""
@@ -62,6 +68,13 @@ class PayloadTooLarge(SkiplockError):
 
     status = 413
     code = "payload_too_large"
+
+
+class RequestTimeout(SkiplockError):
+    """The request body did not arrive in time (REQUEST_BODY_SECONDS)."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class Misconfigured(SkiplockError):

@@ -5,7 +5,6 @@ Errors are turned into ``{"error": {"code", "message", "field"}}`` here and only
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import math
@@ -23,15 +22,14 @@ from common.config import current_settings
 from common.db import availability_error, make_engine
 from common.errors import (
     MethodNotAllowed,
-    PayloadTooLarge,
     SkiplockError,
-    Unauthorized,
     ValidationError,
 )
 from common.events import stream
 from common.handlers.catalog import default_registry
 from common.logs import configure, log_request
 from common.recurring_file import Recurring, load
+from functions import access, body
 
 log = logging.getLogger("skiplock.http")
 EVENTS_DRAIN_SECONDS = 1.0
@@ -67,6 +65,7 @@ def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool =
     configure_logs()
     started = time.perf_counter()
     answer = _serve(request, view, methods=methods, tick=tick)
+    discard_unread(request)
     status = answer.status_code if isinstance(answer, flask.Response) else answer[1]
     log_request(request.method, request.url, status, time.perf_counter() - started)
     return answer
@@ -78,8 +77,9 @@ def _serve(request: flask.Request, view: View, *, methods: set[str], tick: bool)
             raise MethodNotAllowed(
                 f"{request.method} is not allowed here; use {' or '.join(sorted(methods))}",
                 field="method",
+                allowed=tuple(sorted(methods)),
             )
-        authorize(request, tick=tick)
+        access.authorize(request, settings(), tick=tick)
         return view(request)
     except SkiplockError as exc:
         return error_response(exc)
@@ -102,35 +102,17 @@ def _serve(request: flask.Request, view: View, *, methods: set[str], tick: bool)
             log.warning("transition listeners are behind; some events wait for the next request")
 
 
-def authorize(request: flask.Request, *, tick: bool) -> None:
-    """Require ``Bearer API_TOKEN`` when it is set; ticks may use SCHEDULER_TOKEN instead."""
-    tokens = [settings().api_token] + ([settings().scheduler_token] if tick else [])
-    expected = [token for token in tokens if token]
-    if not expected:
-        return
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    matches = [hmac.compare_digest(given.encode(), t.encode()) for t in expected]
-    if scheme.lower() != "bearer" or not any(matches):
-        raise Unauthorized(field="Authorization")
-
-
 def json_body(request: flask.Request, *, optional: bool = False) -> dict[str, Any]:
-    """The request's JSON object, refusing bodies over MAX_PAYLOAD_BYTES."""
-    limit = settings().max_payload_bytes
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"the body is over MAX_PAYLOAD_BYTES ({limit} bytes)", field="body")
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the body is over MAX_PAYLOAD_BYTES ({limit} bytes)", field="body")
-    if not raw.strip() and optional:
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object", field="body")
-    return body
+    """The request's JSON object (functions/body.py), within MAX_PAYLOAD_BYTES and
+    REQUEST_BODY_SECONDS."""
+    raw = body.read_body(request, settings().max_payload_bytes, settings().request_body_seconds)
+    return body.parse_json_object(raw, optional=optional)
+
+
+def discard_unread(request: flask.Request) -> None:
+    """Drop what an answered request left of its body, so that its connection can serve the
+    next request (functions/body.py)."""
+    body.discard_unread(request, settings().max_payload_bytes)
 
 
 def reject_unknown(
@@ -166,7 +148,10 @@ def respond(body: Any, status: int = 200) -> flask.Response:
 
 def error_response(exc: SkiplockError) -> flask.Response:
     error = {"code": exc.code, "message": exc.message, "field": exc.field}
-    return respond({"error": error}, exc.status)
+    response = respond({"error": error}, exc.status)
+    if isinstance(exc, MethodNotAllowed) and exc.allowed:
+        response.headers["Allow"] = ", ".join(exc.allowed)
+    return response
 
 
 def iso(moment: datetime | None) -> str | None:

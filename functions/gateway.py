@@ -12,7 +12,7 @@ import flask
 from werkzeug import exceptions
 
 from common.errors import MethodNotAllowed, NotFound, PayloadTooLarge, SkiplockError
-from functions._http import configure_logs, error_response, registry, settings
+from functions._http import configure_logs, discard_unread, error_response, registry, settings
 from functions.catalog import CATALOG, Catalog, Function
 
 HTTP_ERRORS: dict[int, tuple[type[SkiplockError], str]] = {
@@ -31,7 +31,14 @@ def create_gateway(catalog: Catalog = CATALOG, only: set[str] | None = None) -> 
         if only is None or function.name in only:
             _mount(app, function)
     app.register_error_handler(exceptions.HTTPException, _http_error)
+    app.after_request(_discard_unread)
     return app
+
+
+def _discard_unread(response: flask.Response) -> flask.Response:
+    """A refused request's unread body (a 404, a 405) is dropped too (functions/body.py)."""
+    discard_unread(flask.request)
+    return response
 
 
 def _mount(app: flask.Flask, function: Function) -> None:

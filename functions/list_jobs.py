@@ -13,7 +13,7 @@ import flask
 import functions_framework
 
 from common.dlq import dlq_groups
-from common.errors import NotFound, ValidationError
+from common.errors import MethodNotAllowed, NotFound, ValidationError
 from common.maintenance import JobFilter
 from common.queries import attempt_history, get_job
 from common.queries import list_jobs as query_jobs
@@ -28,6 +28,7 @@ MAX_LIMIT = 500
 LIST_PARAMETERS = ("status", "type", "queue", "limit", "cursor")
 DLQ_PARAMETERS = ("limit",)
 DEFAULT_DLQ_GROUPS = 100
+POST_ONLY = {"add-job", "bulk"}  # POST /jobs/add-job and /jobs/bulk; GET /jobs/update has its own
 
 
 @functions_framework.http
@@ -51,6 +52,12 @@ def _route(request: flask.Request) -> flask.Response:
     if parts == ["openapi.json"]:
         reject_unknown(request.args, (), what="query parameter")
         return respond(openapi_document())
+    if len(parts) == 2 and parts[0] == "jobs" and parts[1] in POST_ONLY:
+        raise MethodNotAllowed(
+            f"GET /jobs/{parts[1]} is not allowed; use POST (it is no job id)",
+            field="method",
+            allowed=("POST",),
+        )
     if len(parts) == 2 and parts[0] == "jobs":
         reject_unknown(request.args, (), what="query parameter")
         return _one(parts[1])

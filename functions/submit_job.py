@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import flask
@@ -38,6 +38,9 @@ FIELDS = {
     "expires_in_seconds",
     "callback_url",
 }
+# What every supported database stores as a time (MariaDB's DATETIME starts at year 1000).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 NOT_NULL = {"type", "payload", "queue", "priority", "max_attempts"}  # null is no default here
 
 
@@ -128,6 +131,15 @@ def _parse_time(value: Any, name: str) -> datetime | None:
     if moment is None or moment.utcoffset() is None:
         raise ValidationError(
             f"{name} must be an ISO-8601 date-time with an offset, e.g. 2030-01-01T09:00:00Z",
+            field=name,
+        )
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc <= LATEST:
+        raise ValidationError(
+            f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)",
             field=name,
         )
     return moment

@@ -38,6 +38,7 @@ def _refuse_get(request: flask.Request) -> flask.Response:
         "GET /jobs/update no longer changes jobs: send the same request as "
         'POST /jobs/update with {"action": ..., "ids": [...]}',
         field="method",
+        allowed=("POST",),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -51,6 +52,11 @@ GATEWAY_STOP_SECONDS = 6.0
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument(
+        "--host",
+        default=HOST,
+        help="the API gateway's address (default 127.0.0.1; any other needs API_TOKEN)",
+    )
     parser.add_argument("--port", type=int, default=8080, help="the API gateway's port")
     parser.add_argument("--moto-port", type=int, default=5000, help="moto's port (S3, SES)")
     parser.add_argument("--workers", type=int, default=4, help="gateway worker processes")
@@ -81,10 +87,11 @@ def _run(args: argparse.Namespace) -> None:
     logs.configure(settings.log_format, settings.log_level)
     try:
         registry = build_registry(settings)
+        check_exposure(args.host, settings)
         check_deployment(settings, registry)
         schedules = load(settings.recurring_file, registry)
         _check_free(args.moto_port, "moto's port (--moto-port)")
-        _check_free(args.port, "the API gateway's port (--port)")
+        _check_free(args.port, "the API gateway's port (--port)", args.host)
     except (ValueError, Misconfigured) as exc:
         sys.exit(f"skiplock cannot start: {exc}")
     if settings.database_url.startswith("sqlite:///"):
@@ -99,8 +106,8 @@ def _run(args: argparse.Namespace) -> None:
     try:
         migrate(settings.database_url)  # locally on every start; in the cloud, once per deploy
         prepare_local_cloud(settings)
-        gateway = _start_gateway(args.port, args.workers, settings.log_format)
-        base_url = f"http://{HOST}:{args.port}"
+        gateway = _start_gateway(args.host, args.port, args.workers, settings.log_format)
+        base_url = f"http://{_reachable(args.host)}:{args.port}"
         _wait_until_up(base_url + "/openapi.json", gateway)
         if not args.no_cron:
             cron = LocalCron(CATALOG, base_url, settings, report=say)
@@ -129,14 +136,14 @@ def _stop(
     say("stopped")
 
 
-def _check_free(port: int, what: str) -> None:
+def _check_free(port: int, what: str, host: str = HOST) -> None:
     """Misconfigured when something listens on ``port`` already (a server would not start)."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError as exc:
-            raise Misconfigured(f"{what} {HOST}:{port} is in use: {exc.strerror}") from None
+            raise Misconfigured(f"{what} {host}:{port} is in use: {exc.strerror}") from None
 
 
 def _reporter(settings: Settings) -> Callable[[str], None]:
@@ -146,14 +153,48 @@ def _reporter(settings: Settings) -> Callable[[str], None]:
     return lambda text: print(text, flush=True)
 
 
-def _start_gateway(port: int, workers: int, log_format: str) -> subprocess.Popen[bytes]:
+def check_exposure(host: str, settings: Settings) -> None:
+    """Raise ValueError for a gateway that would listen beyond this machine without API_TOKEN.
+
+    Refused rather than warned about: an open gateway lets anyone on the network enqueue jobs
+    that send mail, write to the bucket and call URLs, and a warning scrolls by unread.
+    """
+    if settings.api_token or _is_loopback(host):
+        return
+    raise ValueError(
+        f"--host {host} listens beyond this machine: set API_TOKEN first (every request must"
+        " then carry it), or keep the default 127.0.0.1"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _reachable(host: str) -> str:
+    """Where this machine reaches a gateway bound to ``host`` (0.0.0.0 is every address)."""
+    if host in ("0.0.0.0", "::", "[::]"):
+        return HOST
+    return _url_host(host)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host.strip('[]')}]" if ":" in host else host
+
+
+def _start_gateway(host: str, port: int, workers: int, log_format: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
         "gunicorn",
         "functions.gateway:create_app()",
         "--bind",
-        f"{HOST}:{port}",
+        f"{_url_host(host)}:{port}",
         "--workers",
         str(workers),
         "--worker-class",
@@ -168,6 +209,12 @@ def _start_gateway(port: int, workers: int, log_format: str) -> subprocess.Popen
         str(GRACEFUL_SECONDS),
         "--log-level",
         "warning",
+        "--config",
+        "python:local.gunicorn_conf",
+        # gunicorn's largest request line (its default is 4094): long filters and cursors
+        # reach the functions, which answer them; past it, a 414 JSON error.
+        "--limit-request-line",
+        "8190",
     ]
     if log_format == "json":
         command += ["--logger-class", "local.gunicorn_logs.JsonLogger"]

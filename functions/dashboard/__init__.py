@@ -15,11 +15,20 @@ from typing import Any
 import flask
 import functions_framework
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from common.db import availability_error
-from common.errors import DatabaseUnavailable, MethodNotAllowed, NotFound, SkiplockError
+from common.errors import (
+    DatabaseUnavailable,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    SkiplockError,
+    Unauthorized,
+)
 from common.logs import log_request
-from functions._http import configure_logs, settings
+from functions import access
+from functions._http import configure_logs, discard_unread, error_response, settings
 from functions.dashboard import pages
 from functions.dashboard import session as sessions
 from functions.dashboard.session import Session
@@ -43,6 +52,7 @@ def dashboard(request: flask.Request) -> Any:
     configure_logs()
     started = time.perf_counter()
     response = _answer(request)
+    discard_unread(request)
     response.headers.update(HEADERS)
     log_request(request.method, request.url, response.status_code, time.perf_counter() - started)
     return response
@@ -55,16 +65,20 @@ def _answer(request: flask.Request) -> flask.Response:
     try:
         response = _route(request, session)
     except SkiplockError as exc:
-        response = _error(exc, session)
+        response = _error(request, exc, session)
     except DBAPIError as exc:
         log.warning("database error: %s", exc.orig)
-        response = _error(availability_error(exc) or DatabaseUnavailable(), session)
+        response = _error(request, availability_error(exc) or DatabaseUnavailable(), session)
     except SQLAlchemyError:
         log.exception("database error")
-        response = _error(SkiplockError(), session)
+        response = _error(request, SkiplockError(), session)
+    except RequestEntityTooLarge:  # a form over the gateway's MAX_CONTENT_LENGTH
+        limit = settings().max_payload_bytes
+        too_large = PayloadTooLarge(f"the form is over MAX_PAYLOAD_BYTES ({limit} bytes)")
+        response = _error(request, too_large, session)
     except Exception:  # never a traceback in a page; the log has it
         log.exception("unexpected error")
-        response = _error(SkiplockError(), session)
+        response = _error(request, SkiplockError(), session)
     if found is None and not response.headers.get("Set-Cookie"):
         sessions.write(response, session, token, secure=_secure(request))
     return response
@@ -74,9 +88,9 @@ def _route(request: flask.Request, session: Session) -> flask.Response:
     parts = [part for part in request.path.split("/") if part][1:]  # after "dashboard"
     if parts == ["login"]:
         return _login(request, session)
+    sessions.require_login(session)  # first: without a login, every page and action is a 401
     if request.method == "POST":
         sessions.check_post(request, session)
-    sessions.require_login(session)
     if request.method == "POST":
         if parts == ["actions"]:
             return pages.act(request)
@@ -110,7 +124,9 @@ def _login(request: flask.Request, session: Session) -> flask.Response:
             return pages.redirect("/dashboard")
         return pages.render("login.html", session, error=None)
     sessions.check_post(request, session)
-    if not sessions.token_matches(request.form.get("token", ""), token):
+    if not access.token_matches(request.form.get("token", ""), token):
+        if not _wants_html(request):
+            return error_response(Unauthorized("That is not the API token.", field="token"))
         return pages.render("login.html", session, status=401, error="That is not the API token.")
     response = pages.redirect("/dashboard")
     sessions.write(response, Session.new(logged_in=True), token, secure=_secure(request))
@@ -123,10 +139,18 @@ def _logout(request: flask.Request) -> flask.Response:
     return response
 
 
-def _error(exc: SkiplockError, session: Session) -> flask.Response:
+def _error(request: flask.Request, exc: SkiplockError, session: Session) -> flask.Response:
     if exc.status == 401:
+        if not _wants_html(request):  # a script, not a browser: the API's 401
+            return error_response(exc)
         return pages.render("login.html", session, status=401, error=None)
     return pages.render("error.html", session, status=exc.status, error=exc)
+
+
+def _wants_html(request: flask.Request) -> bool:
+    """A browser names text/html in Accept; curl and HTTP libraries send */* or nothing."""
+    named = {value for value, quality in request.accept_mimetypes if quality > 0}
+    return "text/html" in named or "application/xhtml+xml" in named
 
 
 def _secure(request: flask.Request) -> bool:

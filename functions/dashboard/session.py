@@ -77,10 +77,6 @@ def forget(response: flask.Response, secure: bool) -> None:
     response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="Strict", secure=secure)
 
 
-def token_matches(given: str, api_token: str) -> bool:
-    return hmac.compare_digest(given.encode(), api_token.encode())
-
-
 def check_post(request: flask.Request, session: Session | None) -> Session:
     """A POST must come from a dashboard page: the form's csrf equals the session's, and a
     browser's Origin (or Sec-Fetch-Site) says the same site. Forbidden otherwise."""

@@ -113,11 +113,14 @@ def test_the_gateway_answers_a_wrong_method_with_405_json_naming_the_allowed_one
     assert set(response.headers["Allow"].split(", ")) == {*allowed, *automatic}
 
 
-def test_the_gateway_reads_get_jobs_bulk_as_the_job_id_bulk(functions: Functions) -> None:
-    response = gateway().get("/jobs/bulk")
+@pytest.mark.parametrize("path", ["/jobs/bulk", "/jobs/add-job"])
+def test_a_get_of_a_post_only_path_under_jobs_is_a_405_not_a_job_id(
+    functions: Functions, path: str
+) -> None:
+    response = gateway().get(path)
 
-    assert response.status_code == 400
-    assert error_of(response)["field"] == "job_id"
+    assert response.status_code == 405
+    assert error_of(response)["field"] == "method"
 
 
 def test_the_gateway_refuses_a_body_over_max_payload_bytes_with_413(
