@@ -25,11 +25,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from common.errors import SubmissionConflict
+
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-# MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: serialization failure, deadlock.
-_RETRYABLE_MYSQL_CODES = {1205, 1213}
+# MySQL: 1213 deadlock, 1205 lock wait timeout, and 1305 "SAVEPOINT ... does not exist": a
+# deadlock inside a savepoint rolled back the whole transaction before SQLAlchemy could roll
+# back to the savepoint. PostgreSQL: serialization failure, deadlock.
+_RETRYABLE_MYSQL_CODES = {1205, 1213, 1305}
 _RETRYABLE_PG_STATES = {"40001", "40P01"}
 # MySQL client errors meaning "no server there": can't connect, gone away, lost connection.
 _UNREACHABLE_MYSQL_CODES = {2002, 2003, 2006, 2013}
@@ -166,6 +170,8 @@ def _utc_in_sqlite(element: utc_in, compiler: Any, **kw: Any) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """True for a deadlock, lock timeout or busy database: the transaction may simply run again."""
+    if isinstance(exc, SubmissionConflict):
+        return True
     orig = getattr(exc, "orig", None)
     if orig is None:
         return False
@@ -241,7 +247,7 @@ def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts:
         try:
             with transaction(bind) as conn:
                 return work(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, SubmissionConflict) as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
