@@ -25,6 +25,7 @@ SECTIONS = (
     "peers",
     "io",
     "controls",
+    "durability",
 )
 
 

@@ -22,6 +22,7 @@ from tests.benchmarks import (
     bare,
     bench_db,
     claim_cost,
+    durability,
     http_functions,
     inprocess,
     io_bound,
@@ -48,6 +49,7 @@ RUNNERS: dict[str, Section] = {
     "peers": lambda plan, results, _engine: peers.run(plan, results),
     "io": io_bound.run,
     "controls": queue_controls.run,
+    "durability": durability.run,
 }
 DOCS = machine.REPO / "docs"
 SCRATCH = machine.REPO / "build" / "benchmarks"
