@@ -26,6 +26,7 @@ SECTIONS = (
     "io",
     "controls",
     "durability",
+    "listing",
 )
 
 

@@ -27,6 +27,7 @@ from tests.benchmarks import (
     inprocess,
     io_bound,
     latency,
+    listing,
     machine,
     memory,
     peers,
@@ -50,6 +51,7 @@ RUNNERS: dict[str, Section] = {
     "io": io_bound.run,
     "controls": queue_controls.run,
     "durability": durability.run,
+    "listing": listing.run,
 }
 DOCS = machine.REPO / "docs"
 SCRATCH = machine.REPO / "build" / "benchmarks"
