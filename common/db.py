@@ -28,13 +28,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from common.errors import DatabaseReadOnly, DatabaseUnavailable, SkiplockError
+from common.errors import DatabaseReadOnly, DatabaseUnavailable, SkiplockError, SubmissionConflict
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-# MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: serialization failure, deadlock.
-_RETRYABLE_MYSQL_CODES = {1205, 1213}
+# MySQL: 1213 deadlock, 1205 lock wait timeout, and 1305 "SAVEPOINT ... does not exist": a
+# deadlock inside a savepoint rolled back the whole transaction before SQLAlchemy could roll
+# back to the savepoint. PostgreSQL: serialization failure, deadlock.
+_RETRYABLE_MYSQL_CODES = {1205, 1213, 1305}
 _RETRYABLE_PG_STATES = {"40001", "40P01"}
 log = logging.getLogger("skiplock.db")
 # Transactions run again by this process, by the error that made them (a deadlock, a lock wait
@@ -219,6 +221,8 @@ def _utc_in_sqlite(element: utc_in, compiler: Any, **kw: Any) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """True for a deadlock, lock timeout or busy database: the transaction may simply run again."""
+    if isinstance(exc, SubmissionConflict):
+        return True
     orig = getattr(exc, "orig", None)
     if orig is None:
         return False
@@ -320,7 +324,7 @@ def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts:
         try:
             with transaction(bind) as conn:
                 return work(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, SubmissionConflict) as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
             _note_retry(exc, attempt, attempts)
@@ -328,9 +332,9 @@ def run_in_transaction(bind: Bind, work: Callable[[Connection], T], *, attempts:
     raise AssertionError("unreachable")
 
 
-def _note_retry(exc: DBAPIError, attempt: int, attempts: int) -> None:
-    orig = exc.orig
-    code = orig.args[0] if orig is not None and orig.args else None
+def _note_retry(exc: DBAPIError | SubmissionConflict, attempt: int, attempts: int) -> None:
+    orig = getattr(exc, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args else type(exc).__name__
     if not isinstance(code, int):  # PostgreSQL's SQLSTATE; SQLite's message
         code = getattr(orig, "sqlstate", None) or code
     RETRIED[str(code)] += 1

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeGuard
 
-from sqlalchemy import BigInteger, bindparam, func, insert, select
+from sqlalchemy import BigInteger, Column, Insert, bindparam, func, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from common.db import micros, utc_in, utcnow
-from common.errors import ValidationError
+from common.db import is_retryable, micros, utc_in, utcnow
+from common.errors import SubmissionConflict, ValidationError
 from common.handlers.catalog import default_registry
 from common.handlers.registry import Registry
 from common.handlers.webhook import WEBHOOK_TYPE, check_url_form
@@ -177,33 +178,67 @@ class NewJob:
 
 @dataclass(frozen=True)
 class Enqueued:
-    """The job's id, and False in ``created`` when its idempotency key already had a job."""
+    """The job's id, and False in ``created`` when its idempotency key already had a job.
+
+    ``row`` holds the ``returning`` columns of a job just created, read by the INSERT itself
+    where the database has INSERT ... RETURNING (MariaDB 10.5+, PostgreSQL, SQLite 3.35+);
+    else, and for an existing job, it is None: read the job if you need it.
+    """
 
     id: int
     created: bool
+    row: Mapping[str, Any] | None = None
 
 
-def enqueue(conn: Connection, job: NewJob, *, registry: Registry | None = None) -> Enqueued:
+def enqueue(
+    conn: Connection,
+    job: NewJob,
+    *,
+    registry: Registry | None = None,
+    returning: Sequence[Column[Any]] = (),
+) -> Enqueued:
     """Add one job in ``conn``'s transaction. A known idempotency key returns the existing job.
 
+    Two transactions adding one new idempotency key at once can deadlock (on MariaDB, when a
+    third that held the key rolls back); the loser gets SubmissionConflict (retryable: its
+    transaction is lost, run it again, as ``common.db.run_in_transaction`` does).
     ``registry`` defaults to the one the process's settings (JOB_MODULES...) build.
+    ``returning`` names columns of ``jobs`` to hand back in ``Enqueued.row`` (see there).
     """
-    return _enqueue_valid(conn, job.with_type_rules(registry or default_registry()))
+    valid = job.with_type_rules(registry or default_registry())
+    return _enqueue_valid(conn, valid, tuple(returning))
 
 
-def _enqueue_valid(conn: Connection, job: NewJob) -> Enqueued:
+def _enqueue_valid(
+    conn: Connection, job: NewJob, returning: tuple[Column[Any], ...] = ()
+) -> Enqueued:
     if job.idempotency_key is None:
-        return Enqueued(_insert(conn, [job])[0], created=True)
+        return _insert_one(conn, job, returning)
     try:
         with conn.begin_nested():  # a duplicate key must not abort the caller's transaction
-            return Enqueued(_insert(conn, [job])[0], created=True)
-    except IntegrityError:
-        existing = conn.execute(
-            select(jobs.c.id).where(
-                jobs.c.queue == job.queue, jobs.c.idempotency_key == job.idempotency_key
-            )
-        ).scalar_one()
-        return Enqueued(existing, created=False)
+            return _insert_one(conn, job, returning)
+    except DBAPIError as exc:
+        if isinstance(exc, IntegrityError):
+            return _existing(conn, job)
+        if is_retryable(exc):
+            # Waiting on another transaction's insert of this key, this one lost a deadlock:
+            # the database rolled it back whole (MariaDB) or left it to the caller to.
+            raise SubmissionConflict(
+                f"idempotency_key {job.idempotency_key!r}: a concurrent submission of this key"
+                " deadlocked with this one and the database rolled this transaction back;"
+                " run it again",
+                field="idempotency_key",
+            ) from exc
+        raise
+
+
+def _existing(conn: Connection, job: NewJob) -> Enqueued:
+    existing = conn.execute(
+        select(jobs.c.id).where(
+            jobs.c.queue == job.queue, jobs.c.idempotency_key == job.idempotency_key
+        )
+    ).scalar_one()
+    return Enqueued(existing, created=False)
 
 
 def enqueue_many(
@@ -213,7 +248,8 @@ def enqueue_many(
 
     Returns their ids in the given order. Jobs with an idempotency key go one by one, as in
     ``enqueue``; a key given twice in one call yields the same id twice. An invalid job adds
-    none of them: ValidationError names it, as ``jobs[3].payload.to``.
+    none of them: ValidationError names it, as ``jobs[3].payload.to``. Calls sharing keys in
+    another order can deadlock: the loser gets SubmissionConflict, as in ``enqueue``.
     """
     rules = registry or default_registry()
     valid = []
@@ -237,6 +273,22 @@ def insert_valid(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
     return _insert(conn, [job.validate() for job in new_jobs])
 
 
+def _insert_one(conn: Connection, job: NewJob, returning: tuple[Column[Any], ...]) -> Enqueued:
+    """Insert one job in one round trip: its id (and ``returning``) come back with the INSERT
+    where the database can, not from a SELECT after it."""
+    if returning and conn.dialect.insert_returning:
+        row = conn.execute(_insert_statement(returning), _row(job)).mappings().one()
+        return Enqueued(row["id"], created=True, row=dict(row))
+    return Enqueued(_insert(conn, [job])[0], created=True)
+
+
+@cache
+def _insert_statement(returning: tuple[Column[Any], ...]) -> Insert:
+    """The INSERT of one job returning its id and ``returning``: built once per column list,
+    so that SQLAlchemy's compiled cache finds it without building its key again."""
+    return _INSERT_JOB.returning(jobs.c.id, *(c for c in returning if c.name != "id"))
+
+
 def _insert(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
     if not new_jobs:
         return []
@@ -244,10 +296,10 @@ def _insert(conn: Connection, new_jobs: Sequence[NewJob]) -> list[int]:
     if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
         stmt = _INSERT_JOB.returning(jobs.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, rows).scalars())
-    return [_insert_one(conn, row) for row in rows]
+    return [_insert_without_returning(conn, row) for row in rows]
 
 
-def _insert_one(conn: Connection, row: dict[str, Any]) -> int:
+def _insert_without_returning(conn: Connection, row: dict[str, Any]) -> int:
     key = conn.execute(_INSERT_JOB, row).inserted_primary_key
     assert key is not None
     return int(key[0])

@@ -63,6 +63,16 @@ class LeaseLost(SkiplockError):
     code = "lease_lost"
 
 
+class SubmissionConflict(SkiplockError):
+    """The database rolled back this transaction to break a deadlock with a concurrent
+    submission (one idempotency key submitted by several at once, or bulk submissions sharing
+    keys in another order): nothing of the transaction was kept. Run it again: it then finds
+    the other's job (common.db.run_in_transaction does so by itself)."""
+
+    status = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(SkiplockError):
     """The request body is larger than MAX_PAYLOAD_BYTES."""
 

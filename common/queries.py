@@ -14,7 +14,7 @@ from common.models import job_attempts, jobs, recurring_slots
 
 # What a job looks like to API clients; the lease token and worker stay internal. A job of a
 # recurring schedule also has its slot (recurring_name, recurring_slot; else NULL).
-PUBLIC_COLUMNS = [
+PUBLIC_JOB_COLUMNS = [
     jobs.c[name]
     for name in (
         "id",
@@ -39,7 +39,9 @@ PUBLIC_COLUMNS = [
         "callback_url",
         "error_fingerprint",
     )
-] + [
+]
+PUBLIC_COLUMNS = [
+    *PUBLIC_JOB_COLUMNS,
     recurring_slots.c.name.label("recurring_name"),
     recurring_slots.c.slot_time.label("recurring_slot"),
 ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import flask
 import functions_framework
+from sqlalchemy import Connection
 
+from common.db import run_in_transaction
 from common.enqueue import NewJob, enqueue, enqueue_many
 from common.errors import Misconfigured, ValidationError
 from common.handlers.webhook import check_destination
-from common.queries import get_job
+from common.queries import PUBLIC_JOB_COLUMNS, get_job
 from functions._http import (
     engine,
     json_body,
@@ -59,10 +62,17 @@ def _submit_one(request: flask.Request) -> flask.Response:
             "the Idempotency-Key header and idempotency_key differ", field="idempotency_key"
         )
     job = parse_new_job(body)
-    with engine().begin() as conn:
-        enqueued = enqueue(conn, job, registry=registry())
-        created = get_job(conn, enqueued.id)
-    return respond(job_json(created), 201 if enqueued.created else 200)
+
+    def submit(conn: Connection) -> tuple[Mapping[str, Any], bool]:
+        enqueued = enqueue(conn, job, registry=registry(), returning=PUBLIC_JOB_COLUMNS)
+        # The INSERT's own answer where the database has RETURNING; a job just made has no
+        # recurring slot (only the schedule tick makes those).
+        return enqueued.row or get_job(conn, enqueued.id), enqueued.created
+
+    # A deadlock with a concurrent submission of the key runs it again (then it finds the
+    # other's job); still losing after that is a 409 (SubmissionConflict).
+    row, created = run_in_transaction(engine(), submit)
+    return respond(job_json(dict(row)), 201 if created else 200)
 
 
 def _submit_bulk(request: flask.Request) -> flask.Response:
@@ -79,8 +89,9 @@ def _submit_bulk(request: flask.Request) -> flask.Response:
             # a job that is no object is named by its index alone, not by a field of it
             field = f"jobs[{index}]" if exc.field == "body" else f"jobs[{index}].{exc.field}"
             raise ValidationError(f"jobs[{index}]: {exc.message}", field=field) from None
-    with engine().begin() as conn:
-        ids = enqueue_many(conn, new_jobs, registry=registry())
+    ids = run_in_transaction(
+        engine(), lambda conn: enqueue_many(conn, new_jobs, registry=registry())
+    )
     return respond({"ids": ids, "count": len(ids)}, 201)
 
 

@@ -27,6 +27,8 @@ SECTIONS = (
     "controls",
     "whole",
     "postgres",
+    "durability",
+    "listing",
 )
 
 

@@ -22,10 +22,12 @@ from tests.benchmarks import (
     bare,
     bench_db,
     claim_cost,
+    durability,
     http_functions,
     inprocess,
     io_bound,
     latency,
+    listing,
     machine,
     memory,
     peers,
@@ -52,6 +54,8 @@ RUNNERS: dict[str, Section] = {
     "controls": queue_controls.run,
     "whole": whole_path.run,
     "postgres": postgres.run,
+    "durability": durability.run,
+    "listing": listing.run,
 }
 DOCS = machine.REPO / "docs"
 SCRATCH = machine.REPO / "build" / "benchmarks"
