@@ -6,6 +6,9 @@ The one home of body handling; functions/_http.py calls it with the settings.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import json
 import math
 import socket
@@ -69,22 +72,68 @@ def discard_unread(request: flask.Request, limit: int) -> None:
 @contextmanager
 def _deadline(request: flask.Request, seconds: float) -> Iterator[float]:
     """The moment reading must end, enforced on gunicorn's socket: gunicorn reads a body in a
-    loop of recv calls, each of which a trickling client satisfies with one byte, so a timer
-    shortens the socket's timeout at the deadline and the next recv times out."""
+    loop of recv calls, each of which a trickling client satisfies with one byte, so at the
+    deadline the socket's timeout is cut short (by the one alarm thread) and the next recv
+    times out."""
     deadline = time.monotonic() + seconds
     sock = request.environ.get("gunicorn.socket")
     if not isinstance(sock, socket.socket):
         yield deadline
         return
     sock.settimeout(seconds)
-    alarm = threading.Timer(seconds, sock.settimeout, (EXPIRED_SECONDS,))
-    alarm.daemon = True
-    alarm.start()
+    alarm = _ALARMS.set(deadline, sock)
     try:
         yield deadline
     finally:
-        alarm.cancel()
+        _ALARMS.cancel(alarm)
         sock.settimeout(None)
+
+
+class _Alarms:
+    """One thread for the whole process that cuts the timeout of sockets whose body deadline
+    has passed: a thread (a threading.Timer) per request would cost more than the request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._due: list[tuple[float, int, socket.socket]] = []  # a heap, by deadline
+        self._live: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def set(self, deadline: float, sock: socket.socket) -> int:
+        with self._lock:
+            alarm = next(self._ids)
+            heapq.heappush(self._due, (deadline, alarm, sock))
+            self._live.add(alarm)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="body-alarms", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+            return alarm
+
+    def cancel(self, alarm: int) -> None:
+        with self._lock:
+            self._live.discard(alarm)
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                while self._due and self._due[0][1] not in self._live:
+                    heapq.heappop(self._due)  # cancelled
+                if not self._due:
+                    self._lock.wait()
+                    continue
+                deadline, alarm, sock = self._due[0]
+                if time.monotonic() < deadline:
+                    self._lock.wait(deadline - time.monotonic())
+                    continue
+                heapq.heappop(self._due)
+                self._live.discard(alarm)
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    sock.settimeout(EXPIRED_SECONDS)
+
+
+_ALARMS = _Alarms()
 
 
 def parse_json_object(raw: bytes, *, optional: bool = False) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from common.db import make_engine, migrate
 from tests.database_faults.fault_jobs import executions_metadata
 from tests.database_faults.own_mariadb import OwnMariaDB
+from tests.databases import empty_tables
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +51,16 @@ def own_database(own_mariadb: OwnMariaDB) -> Iterator[str]:
         if not own_mariadb.ping():
             own_mariadb.start()
         own_mariadb.run("SET GLOBAL read_only = OFF", f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def direct(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[Engine]:
+    """The test's own engine on the tests' own server, past the stack (and any proxy), on
+    emptied tables."""
+    engine = make_engine(own_mariadb.url(own_database))
+    empty_tables(engine)
+    yield engine
+    engine.dispose()
 
 
 def stack_env(url: str, executions_url: str, **extra: str) -> dict[str, str]:

@@ -22,12 +22,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from common.db import make_engine, utcnow
+from common.db import utcnow
 from common.models import jobs
 from tests.database_faults.conftest import stack_env
 from tests.database_faults.own_mariadb import OwnMariaDB, faketime_library
 from tests.database_faults.traffic import Ticking, call, running
-from tests.databases import empty_tables
 from tests.e2e.stack import LocalStack, start_stack
 
 LEASE_SECONDS = 2.0
@@ -63,14 +62,6 @@ def stack(
         yield stack
     own_mariadb.stop()  # back to the machine's clock for whatever runs next
     own_mariadb.start()
-
-
-@pytest.fixture
-def direct(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[Engine]:
-    engine = make_engine(own_mariadb.url(own_database))
-    empty_tables(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize("minutes", [10, -10], ids=["database 10 min ahead", "10 min behind"])

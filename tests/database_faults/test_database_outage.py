@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from common.db import make_engine
 from common.models import job_attempts, jobs
 from tests.database_faults.conftest import stack_env
 from tests.database_faults.fault_jobs import executions
@@ -73,14 +72,6 @@ def stack(
     )
     with running(start_stack(env, args=("--no-cron",)), tmp_path / "stack.log") as stack:
         yield stack
-
-
-@pytest.fixture
-def direct(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[Engine]:
-    """The test's own look at the database, past the proxy."""
-    engine = make_engine(own_mariadb.url(own_database))
-    yield engine
-    engine.dispose()
 
 
 def test_outages_mid_drain_answer_503_and_lose_nothing(

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from common.db import make_engine
 from common.models import job_attempts, jobs, metadata
 from tests.database_faults.conftest import stack_env
 from tests.database_faults.own_mariadb import OwnMariaDB
 from tests.database_faults.traffic import Answer, call, running
-from tests.databases import empty_tables
 from tests.e2e.stack import LocalStack, start_stack
 
 APP_USER, APP_PASSWORD = "skiplock_app", "app-password"
@@ -62,15 +60,6 @@ def stack(app_user: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
     log = tmp_path_factory.mktemp("read-only") / "stack.log"
     with running(start_stack(env, args=("--no-cron",)), log) as stack:
         yield stack
-
-
-@pytest.fixture
-def direct(own_mariadb: OwnMariaDB, own_database: str) -> Iterator[Engine]:
-    """The test's own engine past the stack, on emptied tables."""
-    engine = make_engine(own_mariadb.url(own_database))
-    empty_tables(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_no_writes_answer_503_write_nothing_and_pass(
