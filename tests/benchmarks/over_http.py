@@ -48,6 +48,7 @@ class TickClientSpec:
     base_url: str
     budget_seconds: float
     path: str = "/ticks/work"
+    queues: tuple[str, ...] = ()  # the ticks' queue filter; none: every queue
 
 
 def remaining_jobs(url: str = MARIADB_URL) -> int:
@@ -67,10 +68,13 @@ def tick_client(spec: TickClientSpec, ready: Callable[[], None]) -> list[int]:
     reported (see the report's notes on common/worker.py).
     """
     client = Client(spec.base_url)
+    body: dict[str, Any] = {"budget_seconds": spec.budget_seconds}
+    if spec.queues:
+        body["queues"] = list(spec.queues)
     failed: list[int] = []
     ready()
     while True:
-        status, answer = client.call("POST", spec.path, {"budget_seconds": spec.budget_seconds})
+        status, answer = client.call("POST", spec.path, body)
         if status == 500:
             failed.append(status)
         elif status != 200:
@@ -138,15 +142,20 @@ def http_drain(
     server: Served,
     path: str = "/ticks/work",
     kind: JobKind = NOOP,
+    fill: Callable[[], None] | None = None,
+    queues: tuple[str, ...] = (),
 ) -> Drain:
-    """Seed ``jobs`` of ``kind``, drain them through ``workers`` tick clients, check, and time
-    it on the DB clock.
+    """Seed ``jobs`` of ``kind`` (or ``fill`` the queue another way), drain them through
+    ``workers`` tick clients (of ``queues``, if given), check, and time it on the DB clock.
 
     The worker CPU counted is the serving processes' (where the ticks run), not the clients',
     and with MariaDB's only until the queue is empty (CpuUntilEmpty).
     """
     empty(engine)
-    seed(engine, jobs, kind=kind)
+    if fill is None:
+        seed(engine, jobs, kind=kind)
+    else:
+        fill()
     started: list[Any] = []
     cpu = CpuUntilEmpty(server.pids())
 
@@ -156,7 +165,7 @@ def http_drain(
 
     drain = run_workers(
         tick_client,
-        TickClientSpec(base_url, budget, path),
+        TickClientSpec(base_url, budget, path, queues),
         workers,
         jobs,
         on_start=note_start,

@@ -9,18 +9,15 @@ many SQL-seeded jobs (which need no promotion) right before or after it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Engine
 
 from tests.benchmarks import bare
-from tests.benchmarks.bench_db import BenchError, check_all_succeeded, empty
-from tests.benchmarks.over_http import CpuUntilEmpty, db_now, remaining_jobs, warm
+from tests.benchmarks.bench_db import BenchError
+from tests.benchmarks.over_http import TICK_ERRORS, http_drain, warm
 from tests.benchmarks.plan import NOOP_TYPE, Plan
-from tests.benchmarks.procs import Drain, run_workers
+from tests.benchmarks.procs import Drain
 from tests.benchmarks.results import Results, Table
 from tests.benchmarks.stack import Client, Served, local_stack
 
@@ -30,31 +27,6 @@ TICK_BUDGET_SECONDS = 5.0  # the README's manual tick
 BULK_SIZE = 1_000
 QUEUE = "default"  # the no-op type's queue, named by every tick as a user's tick would
 PATH = "whole"
-
-
-@dataclass(frozen=True)
-class FilteredTicks:
-    base_url: str
-    budget_seconds: float
-    queue: str
-
-
-def filtered_tick_client(spec: FilteredTicks, ready: Callable[[], None]) -> list[int]:
-    """POST ticks of one queue back to back until no job is left; statuses of failed ticks."""
-    client = Client(spec.base_url)
-    body = {"budget_seconds": spec.budget_seconds, "queues": [spec.queue]}
-    failed: list[int] = []
-    ready()
-    while True:
-        status, answer = client.call("POST", "/ticks/work", body)
-        if status >= 500:
-            failed.append(status)
-        elif status != 200:
-            raise BenchError(f"POST /ticks/work answered {status}: {answer}")
-        if remaining_jobs() == 0:
-            break
-    client.close()
-    return failed
 
 
 def submit_created(base_url: str, jobs: int) -> None:
@@ -67,30 +39,15 @@ def submit_created(base_url: str, jobs: int) -> None:
 
 
 def whole_drain(base_url: str, jobs: int, engine: Engine, stack: Served) -> Drain:
-    """Submit over HTTP, then drain with WORKERS filtered tick clients; timed on the DB clock."""
-    empty(engine)
-    submit_created(base_url, jobs)
-    started: list[Any] = []
-    cpu = CpuUntilEmpty(stack.pids())
-
-    def note_start() -> None:
-        started.append(db_now(engine))
-        cpu.start()
-
-    drain = run_workers(
-        filtered_tick_client,
-        FilteredTicks(base_url, TICK_BUDGET_SECONDS, QUEUE),
-        WORKERS,
-        jobs,
-        on_start=note_start,
+    """Submit over HTTP, then drain with WORKERS ticks of QUEUE; timed on the DB clock."""
+    fill = partial(submit_created, base_url, jobs)
+    errors_before = len(TICK_ERRORS)
+    drain = http_drain(
+        base_url, WORKERS, jobs, TICK_BUDGET_SECONDS, engine, stack, fill=fill, queues=(QUEUE,)
     )
-    server_cpu, db_cpu = cpu.spent()
-    if drain.seen:
-        raise BenchError(f"{len(drain.seen)} ticks answered 5xx")
-    check_all_succeeded(engine, jobs, attempts_table=True)
-    with engine.connect() as conn:
-        last = conn.exec_driver_sql("SELECT MAX(finished_at) FROM jobs").scalar_one()
-    return Drain(WORKERS, jobs, (last - started[0]).total_seconds(), [], server_cpu, db_cpu)
+    if len(TICK_ERRORS) > errors_before:
+        raise BenchError(f"{len(TICK_ERRORS) - errors_before} ticks answered 500")
+    return drain
 
 
 def run(plan: Plan, results: Results, engine: Engine) -> None:
