@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, text
+from sqlalchemy import Engine, create_engine, delete, event, text
 
 from common.db import migrate
 from common.models import metadata
@@ -58,3 +59,18 @@ def empty_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(delete(table))
+
+
+@contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement ``engine`` sends while the block runs, with its parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

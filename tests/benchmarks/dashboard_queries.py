@@ -15,12 +15,11 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from common import stats
@@ -34,6 +33,7 @@ from common.metrics import exposition
 from common.queries import attempt_history, get_job, list_jobs
 from common.states import Status
 from common.worker import TickOptions, work_tick
+from tests.databases import statements_sent
 
 _HOUR = timedelta(hours=1)
 URL = os.environ.get(
@@ -117,21 +117,6 @@ def seed(engine: Engine) -> float:
     return time.perf_counter() - started
 
 
-@contextmanager
-def captured(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the engine runs inside the block, with its parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-
-
 def explain(engine: Engine, statements: list[tuple[str, Any]]) -> list[str]:
     """Per statement, the tables MariaDB reads and the index (key) of each, with its row
     estimate and Extra."""
@@ -163,7 +148,7 @@ def timed(engine: Engine, work: Callable[[Any], object], runs: int = 5) -> tuple
             started = time.perf_counter()
             work(conn)
             times.append((time.perf_counter() - started) * 1000)
-    with captured(engine) as statements, engine.connect() as conn:
+    with statements_sent(engine) as statements, engine.connect() as conn:
         work(conn)
     return statistics.median(times), explain(engine, statements)
 

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from common.enqueue import Enqueued, NewJob, enqueue, enqueue_many
 from common.errors import ValidationError
 from common.models import jobs
 from common.states import Status
-from tests.databases import selected_backends
+from tests.databases import selected_backends, statements_sent
 from tests.factories import count_rows, db_now, job_row
 
 S = Status
 SERVERS = [name for name in selected_backends() if name != "sqlite"]
 CLOCK_GRAIN = timedelta(milliseconds=1)
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """Every SQL statement the engine sends while the block runs."""
-    sent: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_an_enqueued_job_is_created_with_its_fields_and_the_database_clock(engine: Engine) -> None:
@@ -119,9 +101,9 @@ def test_bulk_enqueue_inserts_in_one_round_trip_on_a_database_server(engine: Eng
     # SQLite is left out: SQLAlchemy cannot trust the order of its multi-row RETURNING and
     # sends the rows one by one there, which costs no round trip to an in-process database.
     new_jobs = [NewJob(type="noop", payload={"n": n}) for n in range(50)]
-    with engine.begin() as conn, statements(engine) as sent:
+    with engine.begin() as conn, statements_sent(engine) as sent:
         enqueue_many(conn, new_jobs)
-    assert len([s for s in sent if s.lstrip().upper().startswith("INSERT")]) == 1
+    assert len([s for s, _ in sent if s.lstrip().upper().startswith("INSERT")]) == 1
     assert count_rows(engine) == 50
 
 

@@ -7,16 +7,15 @@ one by one on a table of mostly finished jobs with a few hundred in the listed s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 
 from common.maintenance import JobFilter
 from common.queries import list_jobs
 from common.states import Status
+from tests.databases import statements_sent
 from tests.factories import make_jobs
 from tests.integration.test_claim_plan import table_access
 
@@ -35,20 +34,13 @@ def finished_table(mariadb_engine: Engine) -> Engine:
     return mariadb_engine
 
 
-@contextmanager
-def page_queries(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The SELECTs of jobs sent while the block runs, with their parameters."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "jobs.id" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def page_queries(sent: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The SELECTs of jobs among the statements sent, with their parameters."""
+    return [
+        (statement, parameters)
+        for statement, parameters in sent
+        if statement.lstrip().upper().startswith("SELECT") and "jobs.id" in statement
+    ]
 
 
 def explain(engine: Engine, statement: str, parameters: Any) -> dict[str, Any]:
@@ -78,8 +70,9 @@ def test_a_listing_by_status_reads_ix_jobs_status_queue_in_order(
     finished_table: Engine, name: str, later: bool
 ) -> None:
     before_id = a_later_page(finished_table, FILTERS[name]) if later else None
-    with page_queries(finished_table) as sent, finished_table.connect() as conn:
+    with statements_sent(finished_table) as all_sent, finished_table.connect() as conn:
         rows, _ = list_jobs(conn, FILTERS[name], limit=50, before_id=before_id)
+    sent = page_queries(all_sent)
     assert rows and all(row["status"] == S.DLQ for row in rows)
     pages = [(sql, params) for sql, params in sent if "ORDER BY jobs.id" in sql]
     assert pages, sent
@@ -101,8 +94,9 @@ def test_other_listings_read_the_primary_key_in_order_without_filesort(
     finished_table: Engine, where: JobFilter
 ) -> None:
     before_id = a_later_page(finished_table, where)
-    with page_queries(finished_table) as sent, finished_table.connect() as conn:
+    with statements_sent(finished_table) as all_sent, finished_table.connect() as conn:
         list_jobs(conn, where, limit=50, before_id=before_id)
+    sent = page_queries(all_sent)
     [(statement, parameters)] = [(s, p) for s, p in sent if "ORDER BY jobs.id" in s]
     explained = explain(finished_table, statement, parameters)
     assert "filesort" not in json.dumps(explained), explained

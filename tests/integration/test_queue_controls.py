@@ -13,8 +13,8 @@ from common.db import transaction
 from common.models import jobs, queue_changes
 from common.queue_controls import QueueControls, RateLimit, read_controls, set_controls
 from common.states import Status
+from tests.databases import statements_sent
 from tests.factories import expire_lease, make_jobs, status_of
-from tests.integration.test_enqueue import statements
 
 S = Status
 
@@ -161,10 +161,10 @@ def test_a_claim_naming_queues_reads_no_controls_while_none_exist(engine: Engine
     the candidates say whether controls have appeared, as the claim of every queue does."""
     make_jobs(engine, 2, queue="mail")
     mode = ClaimMode()
-    with statements(engine) as sent, transaction(engine) as conn:
+    with statements_sent(engine) as sent, transaction(engine) as conn:
         jobs = claim_in(conn, worker_id="w1", limit=5, lease_seconds=60, queues=["mail"], mode=mode)
     assert [job.queue for job in jobs] == ["mail", "mail"]
-    reads = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    reads = [s for s, _ in sent if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 1  # no read of queue_settings' rows
     assert mode.controlled is False
 
