@@ -80,6 +80,8 @@ def _serve(request: flask.Request, view: View, *, methods: set[str], tick: bool)
                 allowed=tuple(sorted(methods)),
             )
         access.authorize(request, settings(), tick=tick)
+        if request.method != "GET":  # only GET routes read the query (each its own parameters)
+            reject_unknown(request.args, (), what="query parameter")
         return view(request)
     except SkiplockError as exc:
         return error_response(exc)

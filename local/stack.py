@@ -46,6 +46,7 @@ DEFAULT_RECURRING_FILE = str(REPO / "recurring.toml")
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"
 # gunicorn's graceful timeout: how long a tick told to stop may take to answer.
 GRACEFUL_SECONDS = 5
+GATEWAY_THREADS = 8  # per worker process
 # After this, what is left of the gateway's processes is killed: the stack is down within 10 s.
 GATEWAY_STOP_SECONDS = 6.0
 
@@ -200,7 +201,12 @@ def _start_gateway(host: str, port: int, workers: int, log_format: str) -> subpr
         "--worker-class",
         "gthread",
         "--threads",
-        "8",
+        str(GATEWAY_THREADS),
+        # A worker takes no more connections than it has threads: a tick holds its thread for
+        # its whole budget, and a request on a connection that a worker full of ticks accepted
+        # would wait for one of them to end while other workers stand idle.
+        "--worker-connections",
+        str(GATEWAY_THREADS),
         "--timeout",
         "120",
         # Told to stop, a tick answers within 2 s (common/worker.py); a worker still busy after

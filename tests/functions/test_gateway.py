@@ -132,3 +132,27 @@ def test_the_gateway_refuses_a_body_over_max_payload_bytes_with_413(
 
     assert response.status_code == 413
     assert error_of(response)["code"] == "payload_too_large"
+
+
+API_WRITES = [
+    (name, route)
+    for name, route in ROUTES
+    if route.method != "GET" and not route.path.startswith("/dashboard")
+]
+
+
+@pytest.mark.parametrize(("name", "route"), API_WRITES, ids=[r.key for _, r in API_WRITES])
+def test_a_query_parameter_on_a_route_that_reads_none_is_a_400_naming_it(
+    functions: Functions, name: str, route: Route
+) -> None:
+    body, _ = PROBES[route.key]
+    job_id = submit(functions, type="noop")["id"]
+    path = route.path.replace("{job_id}", str(job_id)).replace("{queue}", "mail")
+    before = functions.list_jobs.get("/jobs").get_json()
+
+    response = gateway().request(route.method, path, json=body, query={"foo": "1"})
+
+    assert response.status_code == 400, response.text
+    assert error_of(response)["field"] == "foo"
+    assert "query parameter" in error_of(response)["message"]
+    assert functions.list_jobs.get("/jobs").get_json() == before  # nothing changed
