@@ -33,6 +33,9 @@ DEFAULT_QUEUE = "default"
 INT32 = 2**31 - 1
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 MAX_ATTEMPTS_LIMIT = 100
+# What every supported database stores as a time (MariaDB's DATETIME starts at year 1000).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class NewJob:
         job_type = registry.get(self.type)
         _check(isinstance(self.payload, dict), "payload", "must be a JSON object")
         job_type.parse_payload(self.payload)
-        return replace(
+        valid = replace(
             self,
             queue=_given(self.queue, job_type.queue, DEFAULT_QUEUE),
             priority=_given(self.priority, job_type.priority, 0),
@@ -77,6 +80,9 @@ class NewJob:
                 self.max_attempts, job_type.max_attempts, registry.default_max_attempts
             ),
         ).validate()
+        if valid.callback_url is not None:
+            registry.callback_rule(valid.callback_url)
+        return valid
 
     def validate(self) -> NewJob:
         """Return the job if every field is valid, else raise ValidationError naming the field."""
@@ -122,12 +128,7 @@ class NewJob:
             "run_at",
             "and delay_seconds cannot both be given: choose one",
         )
-        _check(
-            self.run_at is None
-            or (isinstance(self.run_at, datetime) and self.run_at.utcoffset() is not None),
-            "run_at",
-            "must be a date-time with a UTC offset",
-        )
+        _check_moment(self.run_at, "run_at")
         _check(
             self.delay_seconds is None
             or (
@@ -150,12 +151,7 @@ class NewJob:
             "not_after",
             "and expires_in_seconds cannot both be given: choose one",
         )
-        _check(
-            self.not_after is None
-            or (isinstance(self.not_after, datetime) and self.not_after.utcoffset() is not None),
-            "not_after",
-            "must be a date-time with a UTC offset",
-        )
+        _check_moment(self.not_after, "not_after")
         _check(
             self.expires_in_seconds is None
             or (
@@ -356,6 +352,27 @@ def _given(value: Any, type_default: Any, fallback: Any) -> Any:
 def _check(ok: object, field_name: str, message: str) -> None:
     if not ok:
         raise ValidationError(f"{field_name} {message}", field=field_name)
+
+
+def _check_moment(moment: object, field_name: str) -> None:
+    """None, or an aware date-time that every supported database can store."""
+    if moment is None:
+        return
+    _check(
+        isinstance(moment, datetime) and moment.utcoffset() is not None,
+        field_name,
+        "must be a date-time with a UTC offset",
+    )
+    assert isinstance(moment, datetime)
+    try:
+        in_utc: datetime | None = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        in_utc = None
+    _check(
+        in_utc is not None and EARLIEST <= in_utc <= LATEST,
+        field_name,
+        f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)",
+    )
 
 
 def _is_int(value: object) -> TypeGuard[int]:

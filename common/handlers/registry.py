@@ -136,6 +136,9 @@ class Registry:
         self.default_max_attempts = default_max_attempts  # for types that declare none
         # Queue controls declared in code; PUT /queues/{queue} overrides them (queue_controls).
         self.queue_controls: dict[str, QueueControls] = {}
+        # What a callback_url must be at enqueue: the webhook type (common/handlers/webhook.py)
+        # sets the rule of its deployment's settings when it is registered.
+        self.callback_rule: Callable[[str], None] = lambda url: None
 
     def control_queue(self, queue: str, controls: QueueControls) -> None:
         """Declare ``queue``'s controls, e.g. ``QueueControls(max_running_per_key=1)``."""

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import socket
 import time
+from functools import partial
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -68,6 +69,19 @@ def check_url_form(url: object) -> None:
 
 def _port_ok(parts: SplitResult) -> bool:
     return parts.port is None or parts.port > 0  # .port raises ValueError when out of range
+
+
+def check_callback(url: object, settings: Settings) -> None:
+    """What a job's callback_url must be, whoever adds the job (common/enqueue.py): a URL of
+    the right form (400), that can be signed (WEBHOOK_SECRET set, else 503), to a host that
+    resolves to addresses it may be sent to (400)."""
+    check_url_form(url)
+    assert isinstance(url, str)
+    if not settings.webhook_secret:
+        raise Misconfigured(
+            f"{FIELD} needs WEBHOOK_SECRET set: webhooks are signed with it", field=FIELD
+        )
+    check_destination(url, allow_private=settings.webhook_allow_private)
 
 
 def check_destination(url: str, *, allow_private: bool) -> None:
@@ -190,6 +204,7 @@ def register(registry: Registry, settings: Settings) -> None:
         except Misconfigured as exc:
             raise JobError(exc.message) from None  # retried: the setting may yet be fixed
 
+    registry.callback_rule = partial(check_callback, settings=settings)
     registry.job_type(
         WEBHOOK_TYPE,
         payload=WebhookPayload,

@@ -36,6 +36,8 @@ from tests.factories import db_now, job_row, make_job, make_jobs
 S = Status
 SECRET = "test-secret"
 NO_WAIT = BackoffPolicy(base_seconds=0, max_seconds=0, jitter=0)
+# A deployment with a webhook secret that may call 127.0.0.1 (the receiver): what add() uses.
+HOOKS_REGISTRY = build_registry(Settings(webhook_secret=SECRET, webhook_allow_private=True))
 
 
 def verify(header: str, body: bytes, secret: str, tolerance: int = 300) -> bool:
@@ -111,7 +113,7 @@ def deliveries(engine: Engine) -> list[Any]:
 
 def add(engine: Engine, job: NewJob) -> int:
     with transaction(engine) as conn:
-        return enqueue(conn, job).id
+        return enqueue(conn, job, registry=HOOKS_REGISTRY).id
 
 
 def test_each_terminal_job_gets_one_correctly_signed_post(
@@ -183,7 +185,7 @@ def test_a_transition_or_a_job_rolled_back_sends_nothing(
         operator_cancel(conn, rows)
         raise RuntimeError("the caller's business transaction fails")
     with pytest.raises(RuntimeError), transaction(engine) as conn:
-        enqueue(conn, NewJob("noop", callback_url=receiver.url))
+        enqueue(conn, NewJob("noop", callback_url=receiver.url), registry=HOOKS_REGISTRY)
         raise RuntimeError("rolled back with its job")
     run(engine)
 
