@@ -115,6 +115,7 @@ def test_each_schedule_is_a_rule_firing_its_target_which_takes_its_budget_from_i
 
 def test_budgets_fit_in_timeouts_and_leases_outlive_them() -> None:
     functions = resources_of("AWS::Lambda::Function")
+    assert {s.target for s in CATALOG.schedules} == {"schedule_tick", "worker_tick"}
     for schedule in CATALOG.schedules:
         timeout = functions[function_id(schedule.target)]["Properties"]["Timeout"]
         assert schedule.budget_seconds < timeout

@@ -16,13 +16,24 @@ def updates_of_jobs(path: Path) -> list[int]:
     """Lines where ``path`` builds an UPDATE of the jobs table, in SQLAlchemy or in SQL text."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Call) and _names_update(node.func) and node.args:
-            target = node.args[0]
-            if isinstance(target, ast.Name | ast.Attribute) and _last_name(target) == "jobs":
+        if isinstance(node, ast.Call) and _names_update(node.func):
+            if _updates_jobs(node):
                 found.append(node.lineno)
         elif isinstance(node, ast.Constant) and RAW_UPDATE.search(str(node.value)):
             found.append(node.lineno)
     return found
+
+
+def _updates_jobs(call: ast.Call) -> bool:
+    """``update(jobs)`` (or ``sa.update(models.jobs)``), or ``jobs.update()``."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and _is_jobs(func.value):
+        return True
+    return bool(call.args) and _is_jobs(call.args[0])
+
+
+def _is_jobs(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name | ast.Attribute) and _last_name(node) == "jobs"
 
 
 def _names_update(func: ast.expr) -> bool:
@@ -52,5 +63,6 @@ def test_the_scan_finds_the_updates_that_transitions_does_issue(tmp_path: Path) 
     probe = tmp_path / "probe.py"
     probe.write_text(
         "q = update(jobs)\nr = sa.update(models.jobs)\nraw = 'UPDATE jobs SET x = 1'\n"
+        "s = jobs.update()\nt = models.jobs.update().values(x=1)\nu = update(job_attempts)\n"
     )
-    assert updates_of_jobs(probe) == [1, 2, 3]
+    assert updates_of_jobs(probe) == [1, 2, 3, 4, 5]
