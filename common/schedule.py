@@ -15,7 +15,7 @@ from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.engine import Connection
 
 from common.db import Bind, force_index, run_in_transaction, utcnow
-from common.maintenance import prune
+from common.maintenance import locked_by_id, prune
 from common.models import jobs
 from common.states import Status
 from common.transitions import (
@@ -37,16 +37,27 @@ def promote_due(bind: Bind, frm: Status | tuple[Status, ...] = DUE, *, limit: in
         raise ValueError(f"only {', '.join(DUE)} jobs become due, not {', '.join(sources)}")
 
     def work(conn: Connection) -> int:
-        due = (
-            select(*REF_COLUMNS)
-            .where(jobs.c.status.in_(sources), jobs.c.run_at <= utcnow())
-            .order_by(jobs.c.run_at, jobs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return promote(conn, conn.execute(due).all())
+        # A status at a time: each read follows ix_jobs_due in order and stops at its limit.
+        # One read of both would sort them, locking every due job of both to return a few.
+        promoted = 0
+        for status in sources:
+            due = conn.execute(DUE_IN_ORDER, {"status": status, "limit": limit - promoted})
+            promoted += promote(conn, due.all())
+            if promoted >= limit:
+                break
+        return promoted
 
     return run_in_transaction(bind, work)
+
+
+DUE_IN_ORDER = force_index(
+    select(*REF_COLUMNS)
+    .where(jobs.c.status == bindparam("status"), jobs.c.run_at <= utcnow())
+    .order_by(jobs.c.run_at, jobs.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True),
+    "ix_jobs_due",
+)
 
 
 # Read from ix_jobs_lease, which holds both conditions: it locks only the jobs it returns, never
@@ -83,19 +94,29 @@ def recover_expired(bind: Bind, *, limit: int = 1000) -> Recovered:
     return run_in_transaction(bind, work)
 
 
+OVERDUE = (
+    select(jobs.c.id)
+    .where(jobs.c.not_after <= utcnow(), jobs.c.status.in_(sorted(NOT_STARTED)))
+    .order_by(jobs.c.not_after)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
 def expire_overdue(bind: Bind, *, limit: int = 1000) -> int:
     """Cancel up to ``limit`` jobs not started by their deadline (CREATED, SCHEDULED, FAILED
     with not_after passed): set-based, through the expire_past_deadline transition."""
 
     def work(conn: Connection) -> int:
-        overdue = conn.execute(
-            select(*REF_COLUMNS)
-            .where(jobs.c.not_after <= utcnow(), jobs.c.status.in_(sorted(NOT_STARTED)))
-            .order_by(jobs.c.not_after)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        return expire_past_deadline(conn, overdue)
+        # ix_jobs_not_after does not hold the status: a locking read through it would lock
+        # the running and finished jobs past their deadline it passes over. So the overdue
+        # jobs are found by a plain read, then locked by primary key, their condition checked
+        # again.
+        ids = conn.execute(OVERDUE, {"limit": limit}).scalars().all()
+        if not ids:
+            return 0
+        still_overdue = jobs.c.id.in_(ids) & (jobs.c.not_after <= utcnow())
+        overdue = conn.execute(locked_by_id(still_overdue, NOT_STARTED, skip_locked=True))
+        return expire_past_deadline(conn, overdue.all())
 
     return run_in_transaction(bind, work)
 

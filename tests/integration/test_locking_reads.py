@@ -16,7 +16,13 @@ from sqlalchemy import Engine, select, text, update
 from common.claim import extend_leases
 from common.maintenance import JobFilter, cancel_jobs, locked_by_id, prunable, prune, retry_jobs
 from common.models import jobs
-from common.schedule import EXPIRED_LEASES, recover_expired
+from common.schedule import (
+    DUE_IN_ORDER,
+    EXPIRED_LEASES,
+    expire_overdue,
+    promote_due,
+    recover_expired,
+)
 from common.states import Status
 from common.transitions import ClaimedJob
 from tests.factories import db_now, make_jobs, statuses
@@ -107,6 +113,47 @@ def test_an_operator_action_by_filter_locks_no_other_queues_rows(mariadb_engine:
     assert {statuses(mariadb_engine)[job_id] for job_id in mine} == {S.SCHEDULED}
 
 
+def test_promotion_of_both_due_statuses_locks_only_what_it_promotes(mariadb_engine: Engine) -> None:
+    created = make_jobs(mariadb_engine, 20, S.CREATED, run_in=-60)
+    failed = make_jobs(mariadb_engine, 20, S.FAILED, run_in=-60)
+
+    with paused_before_commit(url_of(mariadb_engine), lambda e: promote_due(e, limit=5)) as p:
+        locked = rows_locked(mariadb_engine, p.thread_id)
+        other = impatient(url_of(mariadb_engine))
+        retried = promote_due(other, S.FAILED, limit=100)
+        other.dispose()
+
+    assert p.result == 5
+    assert locked <= 2 * 5, locked  # its 5 rows, in ix_jobs_due and the table
+    assert retried == len(failed)  # none of them held by the first (the old one sorted both)
+    now = statuses(mariadb_engine)
+    assert sum(now[job_id] == S.SCHEDULED for job_id in created) == 5
+
+
+def test_the_deadline_sweep_locks_no_running_or_finished_job_past_its_deadline(
+    mariadb_engine: Engine,
+) -> None:
+    long_ago = db_now(mariadb_engine) - timedelta(hours=1)
+    # Their deadlines passed first: the old sweep read them first in ix_jobs_not_after.
+    running = make_jobs(mariadb_engine, 20, S.RUNNING, not_after=long_ago)
+    make_jobs(mariadb_engine, 20, S.SUCCESS, not_after=long_ago)
+    overdue = make_jobs(mariadb_engine, 10, S.SCHEDULED, not_after=long_ago + timedelta(minutes=30))
+
+    with paused_before_commit(url_of(mariadb_engine), lambda e: expire_overdue(e, limit=5)) as p:
+        locked = rows_locked(mariadb_engine, p.thread_id)
+        other = impatient(url_of(mariadb_engine))
+        started = time.monotonic()
+        kept = extend_leases(other, [held(mariadb_engine, job_id) for job_id in running], 60)
+        waited = time.monotonic() - started
+        other.dispose()
+
+    assert kept == 20
+    assert waited < 1.0  # no lock wait (it would last 1 s, and then be retried)
+    assert locked <= 5, locked  # its 5 rows, by primary key
+    assert p.result == 5
+    assert [statuses(mariadb_engine)[i] for i in overdue].count(S.CANCELLED) == 5
+
+
 # The plans: each locking read reads an index that holds all of its conditions, so that no row
 # is read, locked and then rejected (busy_table: mostly finished jobs, a few running).
 
@@ -138,3 +185,13 @@ def test_an_operator_action_locks_the_jobs_of_a_filter_by_primary_key(busy_table
 
     assert access["key"] == "PRIMARY"
     assert access["rows"] <= 3
+
+
+def test_promotion_reads_its_whole_condition_from_ix_jobs_due(busy_table: Engine) -> None:
+    explained = plan(busy_table, DUE_IN_ORDER.params(status=S.FAILED), limit=5)
+    access = table_access(explained)
+
+    assert access["key"] == "ix_jobs_due"
+    assert access["used_key_parts"][:2] == ["status", "run_at"]
+    assert "attached_condition" not in access
+    assert "filesort" not in json.dumps(explained)
