@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from common.db import after_commit, micros, utc_in, utcnow
+from common.driver_sql import DriverStatement
 from common.errors import LeaseLost
 from common.events import TransitionEvent, stream
 from common.fingerprint import fingerprint
@@ -141,7 +142,7 @@ def take_leases(
         "worker_id": worker_id,
         "lease_micros": micros(lease_seconds),
     }
-    _expect_all(conn.execute(_TAKE_LEASE, lease).rowcount, candidates)
+    _expect_all(_TAKE_LEASE.execute(conn, lease).rowcount, candidates)
     claimed = [
         ClaimedJob(
             row.id,
@@ -164,8 +165,8 @@ def take_leases(
 def extend_leases(conn: Connection, held: Sequence[ClaimedJob], seconds: float) -> int:
     """Push the leases of ``held`` jobs to ``seconds`` from now; returns how many were kept."""
     return sum(
-        conn.execute(
-            _EXTEND_LEASE, {"ids": ids, "fence": token, "lease_micros": micros(seconds)}
+        _EXTEND_LEASE.execute(
+            conn, {"ids": ids, "fence": token, "lease_micros": micros(seconds)}
         ).rowcount
         for token, ids in _by_lease(held).items()
     )
@@ -175,7 +176,7 @@ def mark_started(conn: Connection, started: Sequence[ClaimedJob]) -> int:
     """Note in the job rows that these attempts have begun (started_at, to the database's now),
     so that recovery can tell a started attempt from a job that was only claimed."""
     return sum(
-        conn.execute(_MARK_STARTED, {"ids": ids, "fence": token}).rowcount
+        _MARK_STARTED.execute(conn, {"ids": ids, "fence": token}).rowcount
         for token, ids in _by_lease(started).items()
     )
 
@@ -203,7 +204,7 @@ def succeed(conn: Connection, done: Sequence[Finished]) -> None:
     for token, ids in _by_lease([f.job for f in done]).items():
         ours = [f for f in done if f.job.lease_token == token]
         if all(f.result is None for f in ours):
-            moved = conn.execute(_SUCCEED_WITHOUT_RESULTS, {"ids": ids, "fence": token}).rowcount
+            moved = _SUCCEED_WITHOUT_RESULTS.execute(conn, {"ids": ids, "fence": token}).rowcount
         else:
             results = case(
                 *((jobs.c.id == f.job.id, type_coerce(f.result, JSON)) for f in ours),
@@ -453,18 +454,21 @@ _SUCCESS_VALUES: dict[str, Any] = {
 }
 _LEASE_UNTIL = utc_in(bindparam("lease_micros", type_=BigInteger))
 # The hot statements are built once, at import, and run with new parameters each time.
-_TAKE_LEASE = _guarded(
-    S.SCHEDULED,
-    S.RUNNING,
-    fenced=False,
-    attempts=jobs.c.attempts + 1,
-    lease_token=bindparam("token"),
-    locked_by=bindparam("worker_id"),
-    locked_until=_LEASE_UNTIL,
-    started_at=None,  # set when the attempt starts: mark_started, or when it is recorded
+# The worker's writes for every batch are DriverStatements (common/driver_sql.py).
+_TAKE_LEASE = DriverStatement(
+    _guarded(
+        S.SCHEDULED,
+        S.RUNNING,
+        fenced=False,
+        attempts=jobs.c.attempts + 1,
+        lease_token=bindparam("token"),
+        locked_by=bindparam("worker_id"),
+        locked_until=_LEASE_UNTIL,
+        started_at=None,  # set when the attempt starts: mark_started, or when it is recorded
+    )
 )
-_EXTEND_LEASE = _guarded(S.RUNNING, fenced=True, locked_until=_LEASE_UNTIL)
-_MARK_STARTED = _guarded(S.RUNNING, fenced=True, started_at=utcnow())
+_EXTEND_LEASE = DriverStatement(_guarded(S.RUNNING, fenced=True, locked_until=_LEASE_UNTIL))
+_MARK_STARTED = DriverStatement(_guarded(S.RUNNING, fenced=True, started_at=utcnow()))
 _HELD = (
     select(jobs.c.id)
     .where(
@@ -476,8 +480,8 @@ _HELD = (
 )
 _UNCLAIMED: dict[str, Any] = {"attempts": jobs.c.attempts - 1, "started_at": None, **_END_LEASE}
 _RELEASE = _guarded(S.RUNNING, S.SCHEDULED, fenced=True, **_UNCLAIMED)
-_SUCCEED_WITHOUT_RESULTS = _guarded(
-    S.RUNNING, S.SUCCESS, fenced=True, result=null(), **_SUCCESS_VALUES
+_SUCCEED_WITHOUT_RESULTS = DriverStatement(
+    _guarded(S.RUNNING, S.SUCCESS, fenced=True, result=null(), **_SUCCESS_VALUES)
 )
 _RECOVER_RETRY = _guarded(S.RUNNING, S.SCHEDULED, fenced=False, run_at=utcnow())
 _RECOVER_DEAD = _guarded(S.RUNNING, S.DLQ, fenced=False, finished_at=utcnow())
@@ -557,13 +561,13 @@ def _record_attempts(conn: Connection, done: Sequence[Finished]) -> None:
         for row, f in zip(rows, done, strict=True):
             row["error"] = f.error
     try:  # the clash spoils the transaction (PostgreSQL aborts it): it is rolled back whole
-        conn.execute(_ATTEMPT_ROW, rows)
+        _ATTEMPT_ROW.execute_many(conn, rows)
     except IntegrityError:
         ids = [f.job.id for f in done]
         raise LeaseLost(f"jobs {ids}: an attempt of theirs was recorded already") from None
 
 
-_ATTEMPT_ROW = insert(job_attempts)
+_ATTEMPT_ROW = DriverStatement(insert(job_attempts))
 _LEASE_EXPIRED_ATTEMPTS = insert(job_attempts).from_select(
     ["job_id", "attempt", "worker_id", "started_at", "ended_at", "outcome", "error"],
     select(
