@@ -48,6 +48,12 @@ def gateway() -> FunctionClient:
     return FunctionClient(create_gateway(CATALOG))
 
 
+def probe_path(functions: Functions, route: Route) -> str:
+    """``route``'s path for its probe: a job just submitted, queue ``mail``."""
+    job_id = submit(functions, type="noop")["id"]
+    return route.path.replace("{job_id}", str(job_id)).replace("{queue}", "mail")
+
+
 def test_there_is_a_probe_for_every_route_of_the_catalog() -> None:
     assert {route.key for _, route in ROUTES} == set(PROBES)
 
@@ -57,8 +63,7 @@ def test_the_gateway_answers_each_route_as_the_function_it_names(
     functions: Functions, name: str, route: Route
 ) -> None:
     body, status = PROBES[route.key]
-    job_id = submit(functions, type="noop")["id"]
-    path = route.path.replace("{job_id}", str(job_id)).replace("{queue}", "mail")
+    path = probe_path(functions, route)
 
     through_gateway = gateway().request(route.method, path, json=body)
     direct = functions.target(name).request(route.method, path, json=body)
@@ -146,8 +151,7 @@ def test_a_query_parameter_on_a_route_that_reads_none_is_a_400_naming_it(
     functions: Functions, name: str, route: Route
 ) -> None:
     body, _ = PROBES[route.key]
-    job_id = submit(functions, type="noop")["id"]
-    path = route.path.replace("{job_id}", str(job_id)).replace("{queue}", "mail")
+    path = probe_path(functions, route)
     before = functions.list_jobs.get("/jobs").get_json()
 
     response = gateway().request(route.method, path, json=body, query={"foo": "1"})

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select, text, update
 
@@ -46,6 +49,31 @@ def held(engine: Engine, job_id: int) -> ClaimedJob:
     )  # fmt: skip
 
 
+@dataclass
+class Meanwhile:
+    """What an operation paused before its commit held, and what a worker did meanwhile."""
+
+    locked: int  # row locks the operation's transaction held
+    kept: int  # leases the worker extended
+    waited: float  # seconds the extension took (a lock wait lasts 1 s)
+    result: Any  # the operation's
+
+
+def extending_leases_while_paused(
+    engine: Engine, operation: Callable[[Engine], Any], running: list[int]
+) -> Meanwhile:
+    """Run ``operation``, paused before its commit, while another connection extends the
+    leases of the ``running`` jobs as their worker would."""
+    with paused_before_commit(url_of(engine), operation) as p:
+        locked = rows_locked(engine, p.thread_id)
+        other = impatient(url_of(engine))
+        started = time.monotonic()
+        kept = extend_leases(other, [held(engine, job_id) for job_id in running], 60)
+        waited = time.monotonic() - started
+        other.dispose()
+    return Meanwhile(locked, kept, waited, p.result)
+
+
 def test_recovery_locks_no_job_whose_lease_is_live(mariadb_engine: Engine) -> None:
     # Older run_at than the expired ones: the old recovery read them first in ix_jobs_due.
     live = make_jobs(mariadb_engine, 20, S.RUNNING, run_in=-600)
@@ -54,18 +82,14 @@ def test_recovery_locks_no_job_whose_lease_is_live(mariadb_engine: Engine) -> No
         past = db_now(mariadb_engine) - timedelta(seconds=5)
         conn.execute(update(jobs).where(jobs.c.id.in_(expired)).values(locked_until=past))
 
-    with paused_before_commit(url_of(mariadb_engine), lambda e: recover_expired(e, limit=5)) as p:
-        locked = rows_locked(mariadb_engine, p.thread_id)
-        other = impatient(url_of(mariadb_engine))
-        started = time.monotonic()
-        kept = extend_leases(other, [held(mariadb_engine, job_id) for job_id in live], 60)
-        waited = time.monotonic() - started
-        other.dispose()
+    seen = extending_leases_while_paused(
+        mariadb_engine, lambda e: recover_expired(e, limit=5), live
+    )
 
-    assert kept == 20
-    assert waited < 1.0  # no lock wait (it would last 1 s, and then be retried)
-    assert locked <= 2 * 5, locked  # its 5 rows, in ix_jobs_lease and the table
-    assert p.result.rescheduled == 5
+    assert seen.kept == 20
+    assert seen.waited < 1.0  # no lock wait (it would last 1 s, and then be retried)
+    assert seen.locked <= 2 * 5, seen.locked  # its 5 rows, in ix_jobs_lease and the table
+    assert seen.result.rescheduled == 5
     assert list(statuses(mariadb_engine).values()).count(S.SCHEDULED) == 5
 
 
@@ -139,18 +163,13 @@ def test_the_deadline_sweep_locks_no_running_or_finished_job_past_its_deadline(
     make_jobs(mariadb_engine, 20, S.SUCCESS, not_after=long_ago)
     overdue = make_jobs(mariadb_engine, 10, S.SCHEDULED, not_after=long_ago + timedelta(minutes=30))
 
-    with paused_before_commit(url_of(mariadb_engine), lambda e: expire_overdue(e, limit=5)) as p:
-        locked = rows_locked(mariadb_engine, p.thread_id)
-        other = impatient(url_of(mariadb_engine))
-        started = time.monotonic()
-        kept = extend_leases(other, [held(mariadb_engine, job_id) for job_id in running], 60)
-        waited = time.monotonic() - started
-        other.dispose()
+    sweep = lambda e: expire_overdue(e, limit=5)  # noqa: E731
+    seen = extending_leases_while_paused(mariadb_engine, sweep, running)
 
-    assert kept == 20
-    assert waited < 1.0  # no lock wait (it would last 1 s, and then be retried)
-    assert locked <= 5, locked  # its 5 rows, by primary key
-    assert p.result == 5
+    assert seen.kept == 20
+    assert seen.waited < 1.0  # no lock wait (it would last 1 s, and then be retried)
+    assert seen.locked <= 5, seen.locked  # its 5 rows, by primary key
+    assert seen.result == 5
     assert [statuses(mariadb_engine)[i] for i in overdue].count(S.CANCELLED) == 5
 
 
