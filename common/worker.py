@@ -156,6 +156,8 @@ class _Tick:
         self.last_promote = float("-inf")
         self.passed_over: set[int] = set()  # handed back as not fitting: not to be claimed again
         self.expected: dict[str, float] = {}  # by job type, for this claim's jobs
+        # The least time a job of the last claim needs to start and end, the claim included.
+        self.shortest_expected = 0.0
         self.keeper = LeaseKeeper(engine, options.lease_seconds)
         self.stopped = False  # the process is shutting down: claim nothing more
         margin = min(END_MARGIN_SECONDS, options.budget_seconds / 4)
@@ -204,6 +206,9 @@ class _Tick:
         """When the tick may claim next; None while claimed jobs wait or none are wanted.
 
         With every slot busy, that is shortly before a running attempt is expected to end.
+        None too once the jobs the last claim brought could no longer start and end in time
+        (the tick's last END_MARGIN_SECONDS, and the shortest of them before that): what it
+        claimed then would only go back.
         """
         if not self.runner.nothing_to_start or self._jobs_left() <= 0:
             return None
@@ -212,6 +217,8 @@ class _Tick:
             end = self.runner.next_expected_end()
             if end is not None:
                 at = max(at, end - CLAIM_AHEAD_SECONDS)
+        if max(at, self.clock()) + self.shortest_expected >= self.runner.starts_before:
+            return None
         return at
 
     def _claim_more(self) -> bool:
@@ -239,6 +246,8 @@ class _Tick:
                 self._add([attempt])
             else:
                 attempts.append(attempt)
+        if attempts:  # the next claim is likely alike: worth making while these could run
+            self.shortest_expected = CLAIM_AHEAD_SECONDS + min(a.expected_seconds for a in attempts)
         self.runner.add(attempts)
         return batch
 

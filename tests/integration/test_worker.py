@@ -152,6 +152,21 @@ def test_a_job_that_does_not_fit_holds_back_none_of_the_jobs_behind_it(engine: E
     assert job_row(engine, long)["attempts"] == 0
 
 
+def test_a_tick_that_cannot_finish_its_queue_hands_nothing_back_at_its_end(
+    engine: Engine,
+) -> None:
+    # More short jobs than a 1.5 s tick can run: it runs them until no attempt may start any
+    # more, and claims nothing after that only to give it back.
+    make_jobs(engine, 2000, type="sleep", payload={"seconds": 0.02})
+
+    summary = tick(engine, budget_seconds=1.5, stop_when_idle=False, concurrency=10)
+
+    assert summary.succeeded > 50
+    assert (summary.released, summary.did_not_fit) == (0, 0)
+    assert summary.claimed == summary.succeeded
+    assert list(statuses(engine).values()).count(S.RUNNING) == 0
+
+
 def test_a_job_of_an_unknown_type_goes_to_the_dlq_at_once(engine: Engine) -> None:
     job_id = make_job(engine, type="no-such-type", max_attempts=5)
     summary = tick(engine)
