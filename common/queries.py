@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, union_all
 from sqlalchemy.engine import Connection
 
 from common.errors import NotFound
@@ -124,21 +124,26 @@ def _page(
 
     A status without a queue is read, on MySQL and MariaDB, as that status's page of each of
     its queues (index ix_jobs_status_queue (status, queue, id), the queues found by a loose
-    scan of it) merged here: an index (status, id) would serve it too, but every status change
+    scan of it), merged: an index (status, id) would serve it too, but every status change
     of every job would then update one index more.
     """
     if where.status is not None and where.queue is None and conn.dialect.name in MYSQL:
         names = [queue for status, queue in status_queues(conn) if status == where.status]
         if len(names) <= MAX_MERGED_QUEUES:
-            each = (replace(where, queue=name) for name in names)
-            rows = [
-                r
-                for one in each
-                for r in _page(conn, one, limit, before_id=before_id, after_id=after_id)
-            ]
-            rows.sort(key=lambda row: row["id"], reverse=after_id is None)
-            return rows[:limit]
+            return _merged_page(conn, where, names, limit, before_id, after_id)
     query = select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(where.clause())
+    page = _in_id_order(query, where, limit, before_id, after_id)
+    return [dict(r) for r in conn.execute(page).mappings()]
+
+
+def _in_id_order(
+    query: Select[Any],
+    where: JobFilter,
+    limit: int,
+    before_id: int | None,
+    after_id: int | None,
+) -> Select[Any]:
+    """``query`` cut to one page of ``where`` in id order."""
     if where.status is not None and where.queue is not None:
         # Left to itself, MariaDB reads the index as a "ref" from the top of the status and
         # filters ``id < before`` row by row: a page in the middle of a million finished jobs
@@ -150,4 +155,34 @@ def _page(
     if after_id is not None:
         query = query.where(jobs.c.id > after_id)
     order = jobs.c.id.asc() if after_id is not None else jobs.c.id.desc()
-    return [dict(r) for r in conn.execute(query.order_by(order).limit(limit)).mappings()]
+    return query.order_by(order).limit(limit)
+
+
+def _merged_page(
+    conn: Connection,
+    where: JobFilter,
+    queues: list[str],
+    limit: int,
+    before_id: int | None,
+    after_id: int | None,
+) -> list[dict[str, Any]]:
+    """A status's page from its queues' pages: their ids in one statement (each read from
+    ix_jobs_status_queue alone), then the rows of the page's own ids by primary key."""
+    if not queues:
+        return []
+    parts = []
+    for queue in queues:
+        one = replace(where, queue=queue)
+        ids = select(jobs.c.id).where(one.clause())
+        parts.append(select(_in_id_order(ids, one, limit, before_id, after_id).subquery().c.id))
+    newest_first = after_id is None
+    found = conn.execute(union_all(*parts)).scalars().all()
+    page = sorted(found, reverse=newest_first)[:limit]
+    if not page:
+        return []
+    rows = conn.execute(
+        select(*PUBLIC_COLUMNS)
+        .select_from(_JOBS_AND_SLOTS)
+        .where(where.clause(), jobs.c.id.in_(page))  # as it is now: it may have moved on
+    ).mappings()
+    return sorted((dict(row) for row in rows), key=lambda row: row["id"], reverse=newest_first)

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from common.claim import claim
 from common.errors import NotFound
 from common.maintenance import JobFilter
-from common.queries import attempt_history, get_job, list_jobs
+from common.queries import attempt_history, get_job, list_jobs, newer_jobs
 from common.retry import BackoffPolicy
 from common.schedule import promote_due
 from common.states import Status
@@ -64,3 +64,26 @@ def test_a_listing_pages_through_the_matching_jobs_newest_first(engine: Engine) 
         mail[:1],
     ]
     assert after_last is None
+
+
+def test_a_status_listing_merges_its_queues_pages_in_id_order_both_ways(engine: Engine) -> None:
+    # On MySQL/MariaDB a status alone is read queue by queue and merged (common/queries.py).
+    dlq = []
+    for round_ in range(4):
+        for queue in ("a", "b", "c"):
+            dlq += make_jobs(engine, round_ + 1, S.DLQ, queue=queue)
+        make_job(engine, S.SUCCESS, queue="a")
+    where = JobFilter(status=S.DLQ)
+    pages, before = [], None
+    with engine.connect() as conn:
+        while True:
+            page, before = list_jobs(conn, where, limit=4, before_id=before)
+            pages.append([job["id"] for job in page])
+            if before is None:
+                break
+        back, more = newer_jobs(conn, where, limit=4, after_id=pages[2][0])
+
+    assert [i for page in pages for i in page] == sorted(dlq, reverse=True)
+    assert all(len(page) == 4 for page in pages[:-1])
+    assert [job["id"] for job in back] == pages[1]
+    assert more is True
