@@ -214,6 +214,12 @@ class Runner:
     def running(self) -> int:
         return len(self._running)
 
+    @property
+    def has_uncollected(self) -> bool:
+        """Some attempt has ended (it no longer counts as running) and is not collected yet."""
+        with self._lock:
+            return bool(self._finished)
+
     # --- the threads -------------------------------------------------------------------------
 
     def _spawn(self) -> None:

@@ -156,7 +156,8 @@ class _Tick:
         self.last_promote = float("-inf")
         self.passed_over: set[int] = set()  # handed back as not fitting: not to be claimed again
         self.expected: dict[str, float] = {}  # by job type, for this claim's jobs
-        # The least time a job of the last claim needs to start and end, the claim included.
+        # The least time a job like the last claim's that fit needs to start and end, the
+        # claim included: no claim is made once it no longer could (_next_claim_at).
         self.shortest_expected = 0.0
         self.keeper = LeaseKeeper(engine, options.lease_seconds)
         self.stopped = False  # the process is shutting down: claim nothing more
@@ -246,10 +247,22 @@ class _Tick:
                 self._add([attempt])
             else:
                 attempts.append(attempt)
-        if attempts:  # the next claim is likely alike: worth making while these could run
-            self.shortest_expected = CLAIM_AHEAD_SECONDS + min(a.expected_seconds for a in attempts)
+        self._note_shortest(attempts)
         self.runner.add(attempts)
         return batch
+
+    def _note_shortest(self, attempts: list[Attempt]) -> None:
+        """The next claim is likely alike: worth making only while the shortest of these jobs
+        that can still run could. Jobs that cannot fit change nothing: they must not keep the
+        tick from claiming the jobs behind them."""
+        now = self.clock()
+        fit = [
+            a.expected_seconds
+            for a in attempts
+            if now + a.expected_seconds < self.runner.starts_before
+        ]
+        if fit:
+            self.shortest_expected = CLAIM_AHEAD_SECONDS + min(fit)
 
     def _record_and_claim(self, limit: int) -> list[ClaimedJob]:
         """Claim, in one transaction with recording what is pending: one commit, not two."""
@@ -462,7 +475,11 @@ class _Tick:
         return max(0.0, min(wakes) - now)
 
     def _idle(self) -> bool:
-        return self.runner.running == 0 and self.runner.ready == 0
+        """Nothing runs or waits to start, and every ended attempt is recorded: an attempt that
+        just ended may have left its job due again (a retry without backoff)."""
+        runner = self.runner
+        ended = runner.has_uncollected or self.pending
+        return runner.running == 0 and runner.ready == 0 and not ended
 
     def _time_left(self) -> float:
         return self.deadline - self.clock()

@@ -152,6 +152,22 @@ def test_a_job_that_does_not_fit_holds_back_none_of_the_jobs_behind_it(engine: E
     assert job_row(engine, long)["attempts"] == 0
 
 
+def test_a_whole_batch_that_does_not_fit_keeps_the_tick_claiming_the_jobs_behind_it(
+    engine: Engine,
+) -> None:
+    registry = Registry()
+    registry.job_type("quick", timeout_seconds=0.1)(lambda job, ctx: "done")
+    registry.job_type("long", timeout_seconds=30, expected_seconds=5)(lambda job, ctx: "done")
+    long = make_jobs(engine, 2, type="long", priority=1)
+    quick = make_jobs(engine, 4, type="quick", priority=0)
+
+    summary = tick(engine, registry, budget_seconds=2, batch_size=2)
+
+    assert (summary.succeeded, summary.did_not_fit) == (4, 2)
+    assert {statuses(engine)[i] for i in quick} == {S.SUCCESS}
+    assert {statuses(engine)[i] for i in long} == {S.SCHEDULED}
+
+
 def test_a_tick_that_cannot_finish_its_queue_hands_nothing_back_at_its_end(
     engine: Engine,
 ) -> None:
