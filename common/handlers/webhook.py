@@ -71,12 +71,10 @@ def _port_ok(parts: SplitResult) -> bool:
     return parts.port is None or parts.port > 0  # .port raises ValueError when out of range
 
 
-def check_callback(url: object, settings: Settings) -> None:
-    """What a job's callback_url must be, whoever adds the job (common/enqueue.py): a URL of
-    the right form (400), that can be signed (WEBHOOK_SECRET set, else 503), to a host that
-    resolves to addresses it may be sent to (400)."""
-    check_url_form(url)
-    assert isinstance(url, str)
+def check_callback(url: str, settings: Settings) -> None:
+    """What a job's callback_url must be, whoever adds the job (common/enqueue.py, after
+    ``NewJob.validate`` checked its form): one that can be signed (WEBHOOK_SECRET set, else
+    503), to a host that resolves to addresses it may be sent to (400)."""
     if not settings.webhook_secret:
         raise Misconfigured(
             f"{FIELD} needs WEBHOOK_SECRET set: webhooks are signed with it", field=FIELD
