@@ -103,12 +103,14 @@ class _Alarms:
     def set(self, deadline: float, sock: socket.socket) -> int:
         with self._lock:
             alarm = next(self._ids)
+            earliest = not self._due or deadline < self._due[0][0]
             heapq.heappush(self._due, (deadline, alarm, sock))
             self._live.add(alarm)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="body-alarms", daemon=True)
                 self._thread.start()
-            self._lock.notify()
+            if earliest:  # the thread sleeps until the earliest deadline; a later one can wait
+                self._lock.notify()
             return alarm
 
     def cancel(self, alarm: int) -> None:

@@ -37,3 +37,22 @@ def test_many_bodies_share_one_alarm_thread() -> None:
         for a, b in pairs:
             a.close()
             b.close()
+
+
+def test_an_alarm_earlier_than_the_ones_set_before_it_still_fires_at_its_deadline() -> None:
+    # The thread sleeps until the earliest deadline it knows; a new earlier one must wake it.
+    waiting, waiting_peer = socket.socketpair()
+    hurried, hurried_peer = socket.socketpair()
+    try:
+        for sock in (waiting, hurried):
+            sock.settimeout(30)
+        later = _ALARMS.set(time.monotonic() + 30, waiting)
+        time.sleep(0.05)  # the thread is now asleep until that deadline
+        _ALARMS.set(time.monotonic() + 0.05, hurried)
+        time.sleep(0.3)
+        assert hurried.gettimeout() == EXPIRED_SECONDS
+        assert waiting.gettimeout() == 30
+        _ALARMS.cancel(later)
+    finally:
+        for sock in (waiting, waiting_peer, hurried, hurried_peer):
+            sock.close()
