@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Select, select, union_all
+from sqlalchemy import CompoundSelect, ScalarSelect, Select, bindparam, select, union_all
 from sqlalchemy.engine import Connection
 
 from common.errors import NotFound
 from common.maintenance import JobFilter
 from common.models import job_attempts, jobs, recurring_slots
+from common.states import Status
 
 # What a job looks like to API clients; the lease token and worker stay internal. A job of a
 # recurring schedule also has its slot (recurring_name, recurring_slot; else NULL).
@@ -108,6 +109,31 @@ def status_queues(conn: Connection) -> list[tuple[str, str]]:
 STATUS_QUEUES = select(jobs.c.status, jobs.c.queue).group_by(jobs.c.status, jobs.c.queue)
 
 
+def queues_of_status(conn: Connection, status: Status) -> list[str]:
+    """The queues that have jobs in ``status``, each found by a probe of ix_jobs_status_queue:
+    on MariaDB and MySQL by the loose scan of ``status_queues``; elsewhere (PostgreSQL has no
+    loose scan) by walking from each queue to the next one of the status."""
+    if conn.dialect.name in MYSQL:
+        return [queue for found, queue in status_queues(conn) if found == status]
+    return list(conn.execute(QUEUES_OF_STATUS, {"status": status}).scalars())
+
+
+def _first_queue(after: Any = None) -> ScalarSelect[Any]:
+    """The first queue of the bound status (after ``after``, if given), in index order."""
+    status = bindparam("status", type_=jobs.c.status.type)
+    query = select(jobs.c.queue).where(jobs.c.status == status)
+    if after is not None:
+        query = query.where(jobs.c.queue > after)
+    return query.order_by(jobs.c.queue).limit(1).scalar_subquery()
+
+
+_WALK = select(_first_queue().label("queue")).cte("walk", recursive=True)
+_WALK = _WALK.union_all(
+    select(_first_queue(_WALK.c.queue).label("queue")).where(_WALK.c.queue.is_not(None))
+)
+QUEUES_OF_STATUS = select(_WALK.c.queue).where(_WALK.c.queue.is_not(None))
+
+
 MAX_MERGED_QUEUES = 50
 
 
@@ -122,13 +148,13 @@ def _page(
     """Up to ``limit`` jobs: below ``before_id`` newest first, or above ``after_id`` oldest
     first.
 
-    A status without a queue is read, on MySQL and MariaDB, as that status's page of each of
-    its queues (index ix_jobs_status_queue (status, queue, id), the queues found by a loose
-    scan of it), merged: an index (status, id) would serve it too, but every status change
-    of every job would then update one index more.
+    A status without a queue is read as that status's page of each of its queues (index
+    ix_jobs_status_queue (status, queue, id), the queues found by ``queues_of_status``),
+    merged: an index (status, id) would serve it too, but every status change of every job
+    would then update one index more.
     """
-    if where.status is not None and where.queue is None and conn.dialect.name in MYSQL:
-        names = [queue for status, queue in status_queues(conn) if status == where.status]
+    if where.status is not None and where.queue is None:
+        names = queues_of_status(conn, where.status)
         if len(names) <= MAX_MERGED_QUEUES:
             return _merged_page(conn, where, names, limit, before_id, after_id)
     query = select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(where.clause())
@@ -170,13 +196,8 @@ def _merged_page(
     ix_jobs_status_queue alone), then the rows of the page's own ids by primary key."""
     if not queues:
         return []
-    parts = []
-    for queue in queues:
-        one = replace(where, queue=queue)
-        ids = select(jobs.c.id).where(one.clause())
-        parts.append(select(_in_id_order(ids, one, limit, before_id, after_id).subquery().c.id))
     newest_first = after_id is None
-    found = conn.execute(union_all(*parts)).scalars().all()
+    found = conn.execute(queue_pages(where, queues, limit, before_id, after_id)).scalars().all()
     page = sorted(found, reverse=newest_first)[:limit]
     if not page:
         return []
@@ -186,3 +207,19 @@ def _merged_page(
         .where(where.clause(), jobs.c.id.in_(page))  # as it is now: it may have moved on
     ).mappings()
     return sorted((dict(row) for row in rows), key=lambda row: row["id"], reverse=newest_first)
+
+
+def queue_pages(
+    where: JobFilter,
+    queues: list[str],
+    limit: int,
+    before_id: int | None = None,
+    after_id: int | None = None,
+) -> CompoundSelect:
+    """The ids of the page of ``where`` in each of ``queues``, in one UNION ALL."""
+    parts = []
+    for queue in queues:
+        one = replace(where, queue=queue)
+        ids = select(jobs.c.id).where(one.clause())
+        parts.append(select(_in_id_order(ids, one, limit, before_id, after_id).subquery().c.id))
+    return union_all(*parts)

@@ -67,7 +67,8 @@ def test_a_listing_pages_through_the_matching_jobs_newest_first(engine: Engine) 
 
 
 def test_a_status_listing_merges_its_queues_pages_in_id_order_both_ways(engine: Engine) -> None:
-    # On MySQL/MariaDB a status alone is read queue by queue and merged (common/queries.py).
+    # A status alone is read queue by queue and merged (common/queries.py), its queues found
+    # by a loose scan on MySQL/MariaDB and by a walk from queue to queue elsewhere.
     dlq = []
     for round_ in range(4):
         for queue in ("a", "b", "c"):
