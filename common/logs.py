@@ -131,14 +131,19 @@ def transition_fields(event: TransitionEvent) -> dict[str, Any]:
     }
 
 
-def log_request(method: str, url: str, status: int, latency_seconds: float) -> None:
-    """One line for one answered HTTP request, with Cloud Logging's ``httpRequest`` fields."""
+def log_request(method: str, url: Callable[[], str], status: int, latency_seconds: float) -> None:
+    """One line for one answered HTTP request, with Cloud Logging's ``httpRequest`` fields.
+
+    ``url`` is asked for only when the line is written: werkzeug builds a request's URL at a
+    cost that a gateway logging at WARNING would pay on every request for nothing."""
+    level = logging.ERROR if status >= 500 else logging.INFO
+    if not http_log.isEnabledFor(level):
+        return
     request = {
         "requestMethod": method,
-        "requestUrl": url,
+        "requestUrl": url(),
         "status": status,
         "latency": f"{latency_seconds:.6f}s",
     }
-    level = logging.ERROR if status >= 500 else logging.INFO
-    text = f"{method} {url} {status} {latency_seconds * 1000:.1f} ms"
+    text = f"{method} {request['requestUrl']} {status} {latency_seconds * 1000:.1f} ms"
     http_log.log(level, text, extra={"httpRequest": request})

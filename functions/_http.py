@@ -67,7 +67,7 @@ def serve(request: flask.Request, view: View, *, methods: set[str], tick: bool =
     answer = _serve(request, view, methods=methods, tick=tick)
     discard_unread(request)
     status = answer.status_code if isinstance(answer, flask.Response) else answer[1]
-    log_request(request.method, request.url, status, time.perf_counter() - started)
+    log_request(request.method, lambda: request.url, status, time.perf_counter() - started)
     return answer
 
 

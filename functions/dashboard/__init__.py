@@ -54,7 +54,8 @@ def dashboard(request: flask.Request) -> Any:
     response = _answer(request)
     discard_unread(request)
     response.headers.update(HEADERS)
-    log_request(request.method, request.url, response.status_code, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    log_request(request.method, lambda: request.url, response.status_code, elapsed)
     return response
 
 
