@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tests.benchmarks import memory, over_http, submit
-from tests.benchmarks.bench_db import BenchError
+from tests.benchmarks.bench_db import BenchError, empty, job_ids
 from tests.benchmarks.plan import NOOP_TYPE, Plan
+from tests.benchmarks.procs import cpu_seconds, database_pids, run_workers
 from tests.benchmarks.results import Results, Table
-from tests.benchmarks.stack import Client, function, local_stack
+from tests.benchmarks.stack import Client, Served, function, local_stack
 
 FUNCTION_PORT = 18090
 MEMORY_BATCH = 10
@@ -60,9 +61,26 @@ def post_client(spec: PostSpec, ready: Callable[[], None]) -> list[int]:
     return ids
 
 
+REFUSED_BODY = {"type": NOOP_TYPE, "not_a_field": 1}  # a 400 before any database work
+
+
+def refused_client(spec: PostSpec, ready: Callable[[], None]) -> list[int]:
+    """POST ``spec.jobs`` bodies the API refuses (400) over HTTP: the gateway's own cost."""
+    client = Client(spec.base_url)
+    client.ok("GET", "/openapi.json")
+    ready()
+    for _ in range(spec.jobs):
+        status, answer = client.call("POST", "/jobs", REFUSED_BODY)
+        if status != 400:
+            raise BenchError(f"a refused body answered {status}: {answer}")
+    client.close()
+    return []
+
+
 def run_submissions(plan: Plan, results: Results, engine: Engine) -> None:
     table = Table(
-        "Submission over HTTP (local stack, 4 gateway processes)", ["request", "clients", "jobs/s"]
+        "Submission over HTTP (local stack, 4 gateway processes)",
+        ["request", "clients", "jobs/s", "requests/s", "CPU µs per request, gateway / MariaDB"],
     )
     with local_stack(over_http.STACK_PORT, 4, 10).start() as stack:
         stack.wait_until_answering("GET", "/openapi.json", None, 60)
@@ -80,6 +98,7 @@ def run_submissions(plan: Plan, results: Results, engine: Engine) -> None:
             for clients in (1, 4)
         ]
         for label, name, bulk, jobs, clients in cases:
+            cpu = CpuSpent(stack.pids())
             rate = submit.measure(
                 post_client,
                 partial(PostSpec, stack.base_url, bulk=bulk),
@@ -87,10 +106,58 @@ def run_submissions(plan: Plan, results: Results, engine: Engine) -> None:
                 jobs,
                 engine,
             )
+            requests = jobs // (bulk or 1)
             results.figures[f"submit.{name}.c{clients}"] = rate
-            table.rows.append([label, str(clients), f"{rate:,.0f}"])
+            table.rows.append(
+                [
+                    label,
+                    str(clients),
+                    f"{rate:,.0f}",
+                    f"{rate / (bulk or 1):,.0f}",
+                    cpu.per(requests),
+                ]
+            )
             print(f"  {label:<45} clients={clients} {rate:>9,.0f} jobs/s")
+        table.rows.append(_refused_row(plan, results, engine, stack))
+    table.notes.append(
+        "CPU: the local stack's processes (gunicorn's, where the functions run) and MariaDB's, "
+        "over the run, per request. The refused POST /jobs (a body with an unknown field: 400 "
+        "before any database work) is what the gateway costs without the database: gunicorn, "
+        "Flask and the request path."
+    )
     results.tables.append(table)
+
+
+def _refused_row(plan: Plan, results: Results, engine: Engine, stack: Served) -> list[str]:
+    clients, requests = 4, plan.submit_single_jobs
+    cpu = CpuSpent(stack.pids())
+    empty(engine)
+    run = run_workers(refused_client, PostSpec(stack.base_url, requests // clients, 0), clients, 0)
+    if job_ids(engine):
+        raise BenchError("a refused POST /jobs stored a job")
+    rate = requests // clients * clients / run.seconds
+    results.figures["submit.http_refused.c4"] = rate
+    print(f"  {'POST /jobs refused (400)':<45} clients={clients} {rate:>9,.0f} requests/s")
+    return [
+        "POST /jobs refused (400, no database)",
+        str(clients),
+        "-",
+        f"{rate:,.0f}",
+        cpu.per(requests),
+    ]
+
+
+class CpuSpent:
+    """CPU of the stack's processes and of MariaDB from now on."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.server, self.database = cpu_seconds(pids), cpu_seconds(database_pids())
+
+    def per(self, requests: int) -> str:
+        server = cpu_seconds(self.pids) - self.server
+        database = cpu_seconds(database_pids()) - self.database
+        return f"{1e6 * server / requests:,.0f} / {1e6 * database / requests:,.0f}"
 
 
 def run_cold_starts(plan: Plan, results: Results, engine: Engine) -> None:
