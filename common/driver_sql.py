@@ -1,4 +1,4 @@
-"""The worker's hot writes, compiled once and sent as the driver's own SQL on MySQL/MariaDB.
+"""The worker's hot writes, compiled once and sent as the driver's own SQL.
 
 SQLAlchemy executes even a cached statement at a cost: it computes the statement's cache key
 by walking it, then builds and processes the parameters. For the writes a worker makes for
@@ -8,8 +8,10 @@ A ``DriverStatement`` is compiled once per dialect and sent with ``exec_driver_s
 keeps SQLAlchemy's transaction and its error wrapping (deadlocks are still retried).
 
 Its parameters must need no type processing (integers, strings, naive datetimes, None), and
-its one expanding parameter, ``ids``, holds integers, rendered inline. On PostgreSQL and
-SQLite the statement runs through SQLAlchemy as usual: their drivers take no list for IN.
+its one expanding parameter, ``ids``, holds integers, rendered inline. MySQL/MariaDB (PyMySQL)
+and PostgreSQL (psycopg) take the driver SQL; on SQLite, whose driver has another parameter
+style, the statement runs through SQLAlchemy as usual. Many rows go as the driver's
+executemany: PyMySQL rewrites an INSERT into one multi-row INSERT; psycopg pipelines them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
-DRIVER_DIALECTS = frozenset({"mysql", "mariadb"})
+DRIVER_DIALECTS = frozenset({"mysql", "mariadb", "postgresql"})
 IDS = "__[POSTCOMPILE_ids]"  # how SQLAlchemy marks the expanding ``ids`` in compiled SQL
 POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 

@@ -1,9 +1,10 @@
 """CPU per execution of the worker's hot writes, through SQLAlchemy and as driver SQL.
 
-`python -m tests.benchmarks.driver_sql` (with .venv-bench's python): on the benchmark's
-MariaDB database, each statement of common/driver_sql.py's DriverStatements run N times both
-ways on one connection, alternating rounds, and the process CPU per execution printed. The
-UPDATEs match no row (a fence no job holds): what is measured is the client's side.
+`python -m tests.benchmarks.driver_sql [--database postgresql]` (with .venv-bench's python):
+on the benchmark's MariaDB (or PostgreSQL) database, each statement of common/driver_sql.py's
+DriverStatements run N times both ways on one connection, alternating rounds, and the process
+CPU per execution printed. The UPDATEs match no row (a fence no job holds): what is measured
+is the client's side.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection
 from common import transitions
 from common.driver_sql import DriverStatement
 from common.models import job_attempts
-from tests.benchmarks import bench_db
+from tests.benchmarks import bench_db, postgres
 from tests.benchmarks.plan import MARIADB_URL
 
 IDS = list(range(1, 11))
@@ -83,9 +84,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--database", choices=("mariadb", "postgresql"), default="mariadb")
     args = parser.parse_args()
-    engine = bench_db.prepare(MARIADB_URL)
-    bench_db.empty(engine)
+    if args.database == "mariadb":
+        engine = bench_db.prepare(MARIADB_URL)
+        bench_db.empty(engine)
+    else:
+        engine = postgres.prepare()
+    print(f"{engine.dialect.name}, {args.calls} calls a round, median of {args.rounds} rounds")
     print("| statement | SQLAlchemy µs | driver SQL µs | saved |")
     print("|---|---|---|---|")
     with engine.connect() as conn:
