@@ -15,7 +15,7 @@ from common import transitions
 from common.db import Bind, force_index, run_in_transaction, utcnow
 from common.errors import LeaseLost
 from common.models import jobs, queue_settings
-from common.queries import status_queues
+from common.queries import queues_of_status
 from common.queue_controls import QueueControls, lock_allowance, read_controls, spend
 from common.states import Status
 from common.transitions import ClaimedJob, expire_past_deadline, release_unstarted, take_leases
@@ -98,10 +98,6 @@ def _due_in_claim_order(excluding: bool) -> Select[Any]:
 def _forcing(query: Select[Any], index: str) -> Select[Any]:
     # On a small table MariaDB prefers ix_jobs_due and a filesort, which locks every due row.
     return force_index(query, index)
-
-
-def _queues_with_scheduled_jobs(conn: Connection) -> list[str]:
-    return [queue for status, queue in status_queues(conn) if status == Status.SCHEDULED]
 
 
 def claim(
@@ -192,7 +188,7 @@ def _queue_by_queue(
     limit: int,
     excluded: list[int],
 ) -> list[Any]:
-    names = list(queues) if queues else _queues_with_scheduled_jobs(conn)
+    names = list(queues) if queues else queues_of_status(conn, Status.SCHEDULED)
     names = _claim_order([name for name in names if not controls.get(name, OPEN).paused], controls)
     rows: list[Any] = []
     for queue in names:
