@@ -268,7 +268,9 @@ def test_a_rate_limit_of_20_per_second_starts_20_a_second_plus_the_burst(
     window = (starts[-1] - starts[0]).total_seconds()
     allowed = rate.burst + rate.per_second * window
     print(f"rate 20/s, burst 5: {len(starts)} starts in {window:.2f} s (at most {allowed:.0f})")
-    assert 9 <= window <= 11
+    # long enough to measure a rate; its end depends on how fast the workers stop on a
+    # loaded machine, which the count below accounts for since it is judged by the window
+    assert window >= 9
     # a claim takes its tokens a moment before its jobs start: one token of slack
     assert rate.per_second * window - rate.burst <= len(starts) <= allowed + 1
     assert done(tables, "sms", Status.SCHEDULED) == 400 - len(starts)  # held back, untouched
