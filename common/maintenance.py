@@ -33,15 +33,18 @@ class JobFilter:
     queue: str | None = None
     fingerprint: str | None = None  # the DLQ group: common/fingerprint.py
 
+    def given(self) -> dict[str, Any]:
+        """The column each given field matches, and its value."""
+        fields = {
+            "status": self.status,
+            "type": self.type,
+            "queue": self.queue,
+            "error_fingerprint": self.fingerprint,
+        }
+        return {column: value for column, value in fields.items() if value is not None}
+
     def clause(self) -> ColumnElement[bool]:
-        given = (
-            ("status", self.status),
-            ("type", self.type),
-            ("queue", self.queue),
-            ("error_fingerprint", self.fingerprint),
-        )
-        parts = [jobs.c[name] == value for name, value in given if value is not None]
-        return and_(true(), *parts)
+        return and_(true(), *(jobs.c[column] == value for column, value in self.given().items()))
 
 
 def retry_jobs(

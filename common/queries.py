@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import CompoundSelect, ScalarSelect, Select, bindparam, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    ScalarSelect,
+    Select,
+    bindparam,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 
 from common.errors import NotFound
@@ -157,31 +167,55 @@ def _page(
         names = queues_of_status(conn, where.status)
         if len(names) <= MAX_MERGED_QUEUES:
             return _merged_page(conn, where, names, limit, before_id, after_id)
-    query = select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(where.clause())
-    page = _in_id_order(query, where, limit, before_id, after_id)
-    return [dict(r) for r in conn.execute(page).mappings()]
+    given = where.given()
+    statement = _page_statement(tuple(given), before_id is not None, after_id is not None)
+    params = _page_params(given, limit, before_id, after_id)
+    return [dict(r) for r in conn.execute(statement, params).mappings()]
+
+
+# The listing's statements are built once per shape (the filter's columns, which way), their
+# values bound at execution: building them for every request cost more than running them.
+
+
+@lru_cache(maxsize=64)
+def _page_statement(columns: tuple[str, ...], before: bool, after: bool) -> Select[Any]:
+    query = select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(*_matching(columns))
+    return _in_id_order(query, {"status", "queue"} <= set(columns), before, after)
+
+
+def _matching(columns: Sequence[str]) -> list[ColumnElement[bool]]:
+    """Each column equal to the bind parameter of its name."""
+    return [jobs.c[column] == bindparam(column) for column in columns]
+
+
+def _page_params(
+    given: dict[str, Any], limit: int, before_id: int | None, after_id: int | None
+) -> dict[str, Any]:
+    params = {**given, "limit": limit}
+    if before_id is not None:
+        params["before_id"] = before_id
+    if after_id is not None:
+        params["after_id"] = after_id
+    return params
 
 
 def _in_id_order(
-    query: Select[Any],
-    where: JobFilter,
-    limit: int,
-    before_id: int | None,
-    after_id: int | None,
+    query: Select[Any], by_status_and_queue: bool, before: bool, after: bool
 ) -> Select[Any]:
-    """``query`` cut to one page of ``where`` in id order."""
-    if where.status is not None and where.queue is not None:
+    """``query`` cut to one page in id order: ``limit`` ids below ``before_id`` (newest first)
+    or above ``after_id`` (oldest first), bound at execution."""
+    if by_status_and_queue:
         # Left to itself, MariaDB reads the index as a "ref" from the top of the status and
         # filters ``id < before`` row by row: a page in the middle of a million finished jobs
         # took 0.3-0.7 s instead of 1 ms (docs/OPERATIONS.md).
         for dialect in MYSQL:
             query = query.with_hint(jobs, "FORCE INDEX (ix_jobs_status_queue)", dialect)
-    if before_id is not None:
-        query = query.where(jobs.c.id < before_id)
-    if after_id is not None:
-        query = query.where(jobs.c.id > after_id)
-    order = jobs.c.id.asc() if after_id is not None else jobs.c.id.desc()
-    return query.order_by(order).limit(limit)
+    if before:
+        query = query.where(jobs.c.id < bindparam("before_id"))
+    if after:
+        query = query.where(jobs.c.id > bindparam("after_id"))
+    order = jobs.c.id.asc() if after else jobs.c.id.desc()
+    return query.order_by(order).limit(bindparam("limit", type_=Integer))
 
 
 def _merged_page(
@@ -197,16 +231,19 @@ def _merged_page(
     if not queues:
         return []
     newest_first = after_id is None
-    found = conn.execute(queue_pages(where, queues, limit, before_id, after_id)).scalars().all()
+    found = conn.execute(*queue_pages(where, queues, limit, before_id, after_id)).scalars().all()
     page = sorted(found, reverse=newest_first)[:limit]
     if not page:
         return []
-    rows = conn.execute(
-        select(*PUBLIC_COLUMNS)
-        .select_from(_JOBS_AND_SLOTS)
-        .where(where.clause(), jobs.c.id.in_(page))  # as it is now: it may have moved on
-    ).mappings()
+    given = where.given()  # as the jobs are now: one may have moved on since its id was read
+    rows = conn.execute(_rows_statement(tuple(given)), {**given, "ids": page}).mappings()
     return sorted((dict(row) for row in rows), key=lambda row: row["id"], reverse=newest_first)
+
+
+@lru_cache(maxsize=16)
+def _rows_statement(columns: tuple[str, ...]) -> Select[Any]:
+    ids = jobs.c.id.in_(bindparam("ids", expanding=True))
+    return select(*PUBLIC_COLUMNS).select_from(_JOBS_AND_SLOTS).where(*_matching(columns), ids)
 
 
 def queue_pages(
@@ -215,11 +252,25 @@ def queue_pages(
     limit: int,
     before_id: int | None = None,
     after_id: int | None = None,
+) -> tuple[CompoundSelect, dict[str, Any]]:
+    """The ids of the page of ``where`` in each of ``queues``, in one UNION ALL, and its
+    parameters (the queues are ``queue_0``, ``queue_1``, ...)."""
+    given = {column: value for column, value in where.given().items() if column != "queue"}
+    named = {f"queue_{index}": queue for index, queue in enumerate(queues)}
+    params = _page_params({**given, **named}, limit, before_id, after_id)
+    shape = (tuple(given), len(queues), before_id is not None, after_id is not None)
+    return _queue_pages_statement(*shape), params
+
+
+@lru_cache(maxsize=256)
+def _queue_pages_statement(
+    columns: tuple[str, ...], queues: int, before: bool, after: bool
 ) -> CompoundSelect:
-    """The ids of the page of ``where`` in each of ``queues``, in one UNION ALL."""
     parts = []
-    for queue in queues:
-        one = replace(where, queue=queue)
-        ids = select(jobs.c.id).where(one.clause())
-        parts.append(select(_in_id_order(ids, one, limit, before_id, after_id).subquery().c.id))
+    for index in range(queues):
+        ids = select(jobs.c.id).where(
+            *_matching(columns), jobs.c.queue == bindparam(f"queue_{index}")
+        )
+        page = _in_id_order(ids, "status" in columns, before, after)
+        parts.append(select(page.subquery().c.id))
     return union_all(*parts)

@@ -158,7 +158,8 @@ def test_a_listing_by_status_alone_reads_each_queues_range_of_ix_jobs_status_que
     """A status alone: its queues' pages of ids (common.queries.queue_pages), each from the
     index alone; the page's rows then come by primary key."""
     where = JobFilter(status=Status.DLQ)
-    explained = plan(busy_postgres, queue_pages(where, ["default", "mail"], 51, before_id))
+    statement, params = queue_pages(where, ["default", "mail"], 51, before_id)
+    explained = plan(busy_postgres, statement, **params)
     reads = [n for n in nodes(explained) if n.get("Relation Name") == "jobs"]
     assert len(reads) == 2, json.dumps(explained)
     for read in reads:

@@ -88,3 +88,29 @@ def test_a_status_listing_merges_its_queues_pages_in_id_order_both_ways(engine: 
     assert all(len(page) == 4 for page in pages[:-1])
     assert [job["id"] for job in back] == pages[1]
     assert more is True
+
+
+@pytest.mark.parametrize("queue", [None, "x"], ids=["merged", "one-queue"])
+def test_listings_of_one_shape_each_get_their_own_values(engine: Engine, queue: str | None) -> None:
+    # A listing's statement is built once per shape and reused with other values bound.
+    made = {
+        (status, job_type, in_queue): make_jobs(engine, 5, status, type=job_type, queue=in_queue)
+        for status in (S.DLQ, S.SUCCESS)
+        for job_type in ("pdf", "mail")
+        for in_queue in ("x", "y")
+    }
+    for status in (S.DLQ, S.SUCCESS):
+        for job_type in ("pdf", "mail"):
+            where = JobFilter(status=status, type=job_type, queue=queue)
+            with engine.connect() as conn:
+                first, before = list_jobs(conn, where, limit=4)
+                assert before is not None  # a second page, read with its cursor
+                rest, _ = list_jobs(conn, where, limit=10, before_id=before)
+            expected = [
+                job_id
+                for (made_status, made_type, in_queue), ids in made.items()
+                if (made_status, made_type) == (status, job_type) and queue in (None, in_queue)
+                for job_id in ids
+            ]
+            listed = [job["id"] for job in first + rest]
+            assert listed == sorted(expected, reverse=True), (status, job_type, queue)
