@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import Engine, select
 
@@ -92,7 +93,25 @@ def follow(browser: WebDriver, by: str, value: str) -> None:
     """Click a link or button, and wait until the next page has replaced this one."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(by, value).click()
-    WebDriverWait(browser, 15).until(staleness_of(page))
+    wait_until_replaced(browser, page)
+
+
+def wait_until_replaced(browser: WebDriver, page: WebElement) -> None:
+    """Wait until ``page`` (the old page's root element) is gone: the next page has loaded."""
+
+    def gone(_: WebDriver) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            # Asked mid-navigation, chromedriver may say the node left the document instead.
+            if "does not belong to the document" in (exc.msg or ""):
+                return True
+            raise
+        return False
+
+    WebDriverWait(browser, 15).until(gone)
 
 
 def open_page(browser: WebDriver, stack: LocalStack, path: str) -> None:
@@ -252,7 +271,7 @@ def test_retry_a_dlq_group_by_its_fingerprint(
 
     page = browser.find_element(By.TAG_NAME, "html")
     row.find_element(By.CSS_SELECTOR, 'button[data-action="retry"]').click()
-    WebDriverWait(browser, 15).until(staleness_of(page))
+    wait_until_replaced(browser, page)
 
     assert browser.find_element(By.ID, "notice").text == "retried 4 jobs"
     assert not now_present(browser, By.ID, group)
@@ -319,7 +338,7 @@ def test_a_forged_action_from_another_page_changes_nothing(
     )
     page = browser.find_element(By.TAG_NAME, "html")
     browser.execute_script(script, {"action": "retry", "ids": str(dead), "csrf": "guess"})
-    WebDriverWait(browser, 15).until(staleness_of(page))
+    wait_until_replaced(browser, page)
     assert "403" in browser.find_element(By.TAG_NAME, "h1").text
     assert statuses(engine)[dead] == S.DLQ
 
