@@ -27,6 +27,7 @@ CHUNK_BYTES = 64 * 1024
 DISCARD_SECONDS = 5.0
 EXPIRED_SECONDS = 0.001  # the socket timeout once a body's time is up
 TIMED_OUT = "skiplock.body_timed_out"  # in the WSGI environ
+READ_TO_END = "skiplock.body_read_to_end"  # in the WSGI environ: nothing is left to discard
 MAX_JSON_DEPTH = 64  # a job's payload is data, not a tree of this depth; the parser recurses
 
 
@@ -44,6 +45,7 @@ def read_body(request: flask.Request, limit: int, seconds: float) -> bytes:
             except RequestEntityTooLarge:  # the gateway's MAX_CONTENT_LENGTH, on a chunked body
                 raise _too_large(limit) from None
             if not chunk:
+                request.environ[READ_TO_END] = True
                 return b"".join(chunks)
             chunks.append(chunk)
             size += len(chunk)
@@ -57,12 +59,15 @@ def discard_unread(request: flask.Request, limit: int) -> None:
     64 KiB), and the client's next request on it would fail."""
     if (request.content_length or 0) > limit or request.environ.get(TIMED_OUT):
         return  # the server closes this connection (local/gunicorn_conf.py, or a slow client)
+    if request.environ.get(READ_TO_END):
+        return
     discarded = 0
     try:
         with _deadline(request, DISCARD_SECONDS) as deadline:
             while discarded <= limit:
                 chunk = _read_chunk(request, CHUNK_BYTES, deadline)
                 if not chunk:
+                    request.environ[READ_TO_END] = True
                     return
                 discarded += len(chunk)
     except (RequestTimeout, HTTPException, OSError, ValueError):

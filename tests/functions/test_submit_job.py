@@ -72,6 +72,37 @@ def test_a_new_job_keeps_every_field_given(functions: Functions) -> None:
     assert job["run_at"] == "2030-01-01T07:30:00Z"
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "noop"},
+        {
+            "type": "noop",
+            "payload": {"seconds": 0.5, "note": "déjà vu ✓", "tags": [1, 2.5, None, True]},
+            "queue": "reports",
+            "priority": -3,
+            "delay_seconds": 30,
+            "max_attempts": 2,
+            "idempotency_key": "k-1",
+            "concurrency_key": "customer-7",
+            "not_after": "2030-01-01T00:00:00Z",
+            "callback_url": "http://127.0.0.1:9/done",
+        },
+    ],
+    ids=["defaults", "every-field"],
+)
+def test_the_answer_to_a_submission_is_the_job_as_stored(
+    functions: Functions, configure: Configure, fields: dict[str, Any]
+) -> None:
+    configure(WEBHOOK_SECRET="s", WEBHOOK_ALLOW_PRIVATE="true")
+    answered = submit(functions, **fields)
+
+    stored = functions.list_jobs.get(f"/jobs/{answered['id']}").get_json()
+
+    assert answered == {name: stored[name] for name in answered}
+    assert set(answered) >= JOB_FIELDS
+
+
 def test_delay_seconds_puts_run_at_that_long_after_creation(functions: Functions) -> None:
     job = submit(functions, type="noop", delay_seconds=90)
 
