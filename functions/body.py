@@ -45,7 +45,6 @@ def read_body(request: flask.Request, limit: int, seconds: float) -> bytes:
             except RequestEntityTooLarge:  # the gateway's MAX_CONTENT_LENGTH, on a chunked body
                 raise _too_large(limit) from None
             if not chunk:
-                request.environ[READ_TO_END] = True
                 return b"".join(chunks)
             chunks.append(chunk)
             size += len(chunk)
@@ -67,7 +66,6 @@ def discard_unread(request: flask.Request, limit: int) -> None:
             while discarded <= limit:
                 chunk = _read_chunk(request, CHUNK_BYTES, deadline)
                 if not chunk:
-                    request.environ[READ_TO_END] = True
                     return
                 discarded += len(chunk)
     except (RequestTimeout, HTTPException, OSError, ValueError):
@@ -165,13 +163,16 @@ def _read_chunk(request: flask.Request, size: int, deadline: float) -> bytes:
     if time.monotonic() >= deadline:
         raise _timed_out(request)
     try:
-        return bytes(request.stream.read(size))
+        chunk = bytes(request.stream.read(size))
     except (TimeoutError, ClientDisconnected):  # werkzeug reports a timeout as a disconnect
         if time.monotonic() < deadline - 0.1:
             raise ValidationError(
                 "the body ended before its Content-Length", field="body"
             ) from None
         raise _timed_out(request) from None
+    if not chunk:  # ``size`` is never 0 here: nothing read is the body's end
+        request.environ[READ_TO_END] = True
+    return chunk
 
 
 def _check_values(body: Any) -> None:
